@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { createChdbConnection } from 'chdb/connection';
+
+import { CONFIG, type VeveeConfig } from '@vevee/platform';
+
+export const CLICKHOUSE = Symbol('ClickHouse');
+
+/**
+ * Creates a ClickHouse client: over HTTP when `clickhouseUrl` is set, otherwise
+ * on the embedded chdb engine. The embedded engine allows one data directory
+ * per process, so a process creates this client once and shares it.
+ */
+export function createClickHouse(config: Pick<VeveeConfig, 'clickhouseUrl' | 'clickhouseDataDir'>): ClickHouseClient {
+  if (config.clickhouseUrl !== undefined) {
+    return createClient({ url: config.clickhouseUrl });
+  }
+  mkdirSync(config.clickhouseDataDir, { recursive: true });
+  return createClient({ connection: createChdbConnection({ path: config.clickhouseDataDir }) } as never);
+}
+
+/** Provides the process's ClickHouse client and closes it at shutdown. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: CLICKHOUSE,
+      inject: [CONFIG],
+      useFactory: (config: VeveeConfig) => createClickHouse(config),
+    },
+  ],
+  exports: [CLICKHOUSE],
+})
+export class ClickHouseModule implements OnApplicationShutdown {
+  constructor(@Inject(CLICKHOUSE) private readonly client: ClickHouseClient) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,114 @@
+import { Kafka, Partitioners, logLevel, type LogEntry, type PartitionMetadata } from 'kafkajs';
+
+import { LEDGER_TOPIC, namespacedTopic } from '@vevee/contracts';
+import type { Logger, VeveeConfig } from '@vevee/platform';
+
+const PINO_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** Creates a kafkajs client that logs through the process logger. */
+export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: Logger, clientId = 'vevee'): Kafka {
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers: config.kafkaBrokers,
+    logLevel: logLevel.WARN,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      kafkaLogger[PINO_LEVELS[entry.level] ?? 'info']({ namespace: entry.namespace, ...fields }, message);
+    },
+  });
+}
+
+export function ledgerTopic(config: Pick<VeveeConfig, 'namespace'>): string {
+  return namespacedTopic(config.namespace, LEDGER_TOPIC);
+}
+
+/** Returns a consumer group id inside the configured namespace. */
+export function groupId(config: Pick<VeveeConfig, 'namespace'>, name: string): string {
+  return namespacedTopic(config.namespace, name);
+}
+
+const defaultPartitioner = Partitioners.DefaultPartitioner();
+const partitionTables = new Map<number, PartitionMetadata[]>();
+
+/**
+ * Returns the partition of a record key: murmur2 of the key modulo the
+ * partition count, the same as the Java client's default partitioner, so
+ * producers in any language put a person's records in the same partition.
+ */
+export function partitionFor(key: string, partitionCount: number): number {
+  let partitionMetadata = partitionTables.get(partitionCount);
+  if (partitionMetadata === undefined) {
+    partitionMetadata = Array.from({ length: partitionCount }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    partitionTables.set(partitionCount, partitionMetadata);
+  }
+  return defaultPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+  configEntries?: { name: string; value: string }[];
+}
+
+/**
+ * Creates the topics that are missing. An existing topic with another
+ * partition count is an error, because keys would map to other partitions.
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((spec) => !existing.has(spec.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.numPartitions,
+          replicationFactor: -1,
+          configEntries: spec.configEntries ?? [],
+        })),
+      });
+    }
+    const present = topics.filter((spec) => existing.has(spec.topic));
+    if (present.length > 0) {
+      const metadata = await admin.fetchTopicMetadata({ topics: present.map((spec) => spec.topic) });
+      for (const topic of metadata.topics) {
+        const expected = present.find((spec) => spec.topic === topic.name)!.numPartitions;
+        if (topic.partitions.length !== expected) {
+          throw new Error(
+            `topic ${topic.name} has ${topic.partitions.length} partitions but ${expected} are configured; set LEDGER_PARTITIONS=${topic.partitions.length} or use a new namespace`,
+          );
+        }
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Creates the ledger topic with the configured partition count when missing. */
+export async function ensureLedgerTopic(kafka: Kafka, config: Pick<VeveeConfig, 'namespace' | 'ledgerPartitions'>): Promise<void> {
+  await ensureTopics(kafka, [
+    {
+      topic: ledgerTopic(config),
+      numPartitions: config.ledgerPartitions,
+      // The ledger is the source of truth: keep every event.
+      configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'min.insync.replicas', value: '1' }],
+    },
+  ]);
+}

@@ -1,0 +1,78 @@
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import express from 'express';
+import type { Registry } from 'prom-client';
+
+import type { VeveeConfig } from './config';
+import type { Logger } from './logger';
+import { METRICS, RPC_ROUTES } from './tokens';
+
+/** The RPC surface a module contributes to the HTTP server. */
+export interface RpcRoutes {
+  /** The URL path prefix of the routes, for example `/vevee.v1.QuotaService/`. */
+  pathPrefix: string;
+  routes: (router: ConnectRouter) => void;
+  interceptors: Interceptor[];
+}
+
+export interface HttpApp {
+  app: INestApplication;
+  /** The base URL the server listens on, for example `http://127.0.0.1:4000`. */
+  url: string;
+}
+
+function optional<T>(app: INestApplication, token: symbol): T | undefined {
+  try {
+    return app.get<T>(token, { strict: false });
+  } catch {
+    // The module that provides it is not part of this process.
+    return undefined;
+  }
+}
+
+/**
+ * Starts a Nest application with one HTTP server for everything the composed
+ * modules serve: Connect RPC routes, GraphQL, `/metrics` and `/healthz`.
+ * Nest's own body parsers stay off, because Connect reads raw request bodies;
+ * JSON parsing is added for `/graphql` only.
+ */
+export async function startHttpApp(rootModule: unknown, config: VeveeConfig, logger: Logger): Promise<HttpApp> {
+  const app = await NestFactory.create(rootModule as never, { bodyParser: false, logger: false });
+  app.enableShutdownHooks();
+  const server = app.getHttpAdapter().getInstance() as express.Express;
+
+  const rpc = optional<RpcRoutes>(app, RPC_ROUTES);
+  if (rpc !== undefined) {
+    const adapter = connectNodeAdapter({
+      routes: rpc.routes,
+      interceptors: rpc.interceptors,
+      readMaxBytes: config.rpcMaxBodyBytes,
+    });
+    server.use((request: Request, response: Response, next: NextFunction) => {
+      if (request.path.startsWith(rpc.pathPrefix)) {
+        adapter(request, response);
+      } else {
+        next();
+      }
+    });
+  }
+  server.use('/graphql', express.json({ limit: config.rpcMaxBodyBytes }));
+
+  const registry = optional<Registry>(app, METRICS);
+  server.get('/metrics', async (_request: Request, response: Response) => {
+    response.setHeader('content-type', registry?.contentType ?? 'text/plain');
+    response.end(registry === undefined ? '' : await registry.metrics());
+  });
+  server.get('/healthz', (_request: Request, response: Response) => {
+    response.json({ status: 'ok' });
+  });
+
+  await app.listen(config.httpPort, config.host);
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://${config.host}:${address.port}`;
+  logger.info({ url }, 'http server started');
+  return { app, url };
+}

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// Each test file runs in its own process (the forks pool) because the embedded
+// ClickHouse engine allows one data directory per process.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['libs/*/test/**/*.spec.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['libs/*/test/**/*.integration.ts', 'services/*/test/**/*.integration.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['services/*/test/**/*.e2e.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
