@@ -132,3 +132,16 @@ export function loadConfig(env: Env = process.env): VeveeConfig {
   }
   return Object.freeze(config);
 }
+
+/** Reads the configuration, or prints every problem and exits with status 2. For process entry points. */
+export function loadConfigOrExit(env: Env = process.env): VeveeConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

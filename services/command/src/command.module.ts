@@ -1,0 +1,42 @@
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import type pg from 'pg';
+
+import { PG_POOL, loadWorkspaces } from '@vevee/postgres';
+import { RPC_ROUTES } from '@vevee/platform';
+
+import { QUOTA_HANDLERS } from './commands/quota.handlers';
+import { QuotaDecider } from './decider/quota-decider';
+import { QuotaRpc } from './rpc/quota-rpc';
+import { WorkspaceDirectory } from './workspaces';
+
+/**
+ * The command service: the RPC API and the decider that owns the ledger's
+ * partitions. It needs PlatformModule, KafkaModule and PostgresModule.
+ */
+@Module({
+  imports: [CqrsModule.forRoot()],
+  providers: [
+    WorkspaceDirectory,
+    QuotaDecider,
+    QuotaRpc,
+    ...QUOTA_HANDLERS,
+    { provide: RPC_ROUTES, inject: [QuotaRpc], useFactory: (rpc: QuotaRpc) => rpc.routes() },
+  ],
+  exports: [RPC_ROUTES, QuotaDecider, WorkspaceDirectory],
+})
+export class CommandModule implements OnModuleInit {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
+    @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
+  ) {}
+
+  /** Loads workspaces, keys and plans before the decider starts serving. */
+  async onModuleInit(): Promise<void> {
+    const loaded = await loadWorkspaces(this.pool);
+    this.workspaces.replace(
+      loaded.workspaces.map((workspace) => workspace.plan),
+      loaded.apiKeys,
+    );
+  }
+}

@@ -1,0 +1,40 @@
+import { Command } from '@nestjs/cqrs';
+
+import type {
+  CommitQuotaCommand as CommitInput,
+  CommitReply,
+  ReleaseQuotaCommand as ReleaseInput,
+  ReleaseReply,
+  ReserveQuotaCommand as ReserveInput,
+  ReserveReply,
+  TrackUsageCommand as TrackInput,
+  TrackReply,
+} from '@vevee/domain';
+
+/** Holds quota for a person until commit, release or expiry. */
+export class ReserveQuotaCommand extends Command<ReserveReply> {
+  constructor(readonly input: ReserveInput) {
+    super();
+  }
+}
+
+/** Turns a hold into usage with the call's actual quantity and cost. */
+export class CommitQuotaCommand extends Command<CommitReply> {
+  constructor(readonly input: CommitInput) {
+    super();
+  }
+}
+
+/** Gives a hold back. */
+export class ReleaseQuotaCommand extends Command<ReleaseReply> {
+  constructor(readonly input: ReleaseInput) {
+    super();
+  }
+}
+
+/** Records usage that needs no hold. */
+export class TrackUsageCommand extends Command<TrackReply> {
+  constructor(readonly input: TrackInput) {
+    super();
+  }
+}

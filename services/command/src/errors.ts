@@ -1,0 +1,23 @@
+/**
+ * A failure of the command service that is not a domain rejection. Callers may
+ * retry a `retriable` error with the same idempotency key.
+ */
+export class CommandServiceError extends Error {
+  constructor(
+    readonly code: 'unavailable' | 'resource_exhausted' | 'internal',
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CommandServiceError';
+  }
+}
+
+export function unavailable(message: string, cause?: unknown): CommandServiceError {
+  return new CommandServiceError('unavailable', message, true, { cause });
+}
+
+export function overloaded(message: string): CommandServiceError {
+  return new CommandServiceError('resource_exhausted', message, true);
+}

@@ -1,0 +1,3 @@
+export * from './command.module';
+export * from './decider/quota-decider';
+export * from './workspaces';

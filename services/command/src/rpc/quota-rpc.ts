@@ -1,0 +1,137 @@
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+
+import { QuotaService, personIdOfReservation } from '@vevee/contracts';
+import { DEFAULT_RESERVATION_TTL_SECONDS } from '@vevee/domain';
+import { LOGGER, type Logger, type RpcRoutes } from '@vevee/platform';
+
+import { CommitQuotaCommand, ReleaseQuotaCommand, ReserveQuotaCommand, TrackUsageCommand } from '../commands/quota.commands';
+import { WorkspaceDirectory } from '../workspaces';
+import { WORKSPACE_ID, authInterceptor } from './auth';
+import { toConnectError } from './error-mapping';
+import { CommitRequestBody, ReleaseRequestBody, ReserveRequestBody, TrackRequestBody, validateRequest } from './requests';
+
+function personOfReservation(reservationId: string): string {
+  const personId = personIdOfReservation(reservationId);
+  if (personId === undefined) {
+    throw new ConnectError(`invalid reservationId "${reservationId.slice(0, 80)}": send the id that Reserve returned`, Code.InvalidArgument);
+  }
+  return personId;
+}
+
+/** The Connect implementation of vevee.v1.QuotaService: validate, then hand the command to the bus. */
+@Injectable()
+export class QuotaRpc {
+  constructor(
+    @Inject(CommandBus) private readonly commandBus: CommandBus,
+    @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  routes(): RpcRoutes {
+    return {
+      pathPrefix: `/${QuotaService.typeName}/`,
+      interceptors: [authInterceptor(this.workspaces)],
+      routes: (router: ConnectRouter) => this.register(router),
+    };
+  }
+
+  private register(router: ConnectRouter): void {
+    router.service(QuotaService, {
+      reserve: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new ReserveRequestBody(), { ...request }, 'ReserveRequest');
+          const reply = await this.commandBus.execute(
+            new ReserveQuotaCommand({
+              kind: 'reserve',
+              workspaceId: workspaceOf(context),
+              personId: body.personId,
+              meter: body.meter,
+              quantity: body.quantity,
+              idempotencyKey: body.idempotencyKey,
+              ttlSeconds: body.ttlSeconds ?? DEFAULT_RESERVATION_TTL_SECONDS,
+            }),
+          );
+          return {
+            allowed: reply.allowed,
+            reservationId: reply.reservationId,
+            remaining: reply.remaining,
+            limit: reply.limit,
+            period: reply.period,
+            resetsAt: timestampFromMs(reply.resetsAt),
+            expiresAt: reply.expiresAt === undefined ? undefined : timestampFromMs(reply.expiresAt),
+            reason: reply.reason,
+          };
+        }),
+
+      commit: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new CommitRequestBody(), { ...request }, 'CommitRequest');
+          const reply = await this.commandBus.execute(
+            new CommitQuotaCommand({
+              kind: 'commit',
+              workspaceId: workspaceOf(context),
+              personId: personOfReservation(body.reservationId),
+              reservationId: body.reservationId,
+              quantity: body.quantity,
+              cost: body.cost,
+              currency: body.currency ?? '',
+              metadata: body.metadata ?? {},
+              idempotencyKey: body.idempotencyKey ?? `commit:${body.reservationId}`,
+            }),
+          );
+          return { ...reply };
+        }),
+
+      release: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new ReleaseRequestBody(), { ...request }, 'ReleaseRequest');
+          const reply = await this.commandBus.execute(
+            new ReleaseQuotaCommand({
+              kind: 'release',
+              workspaceId: workspaceOf(context),
+              personId: personOfReservation(body.reservationId),
+              reservationId: body.reservationId,
+              idempotencyKey: body.idempotencyKey ?? `release:${body.reservationId}`,
+            }),
+          );
+          return { ...reply };
+        }),
+
+      track: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new TrackRequestBody(), { ...request }, 'TrackRequest');
+          const reply = await this.commandBus.execute(
+            new TrackUsageCommand({
+              kind: 'track',
+              workspaceId: workspaceOf(context),
+              personId: body.personId,
+              eventType: body.eventType,
+              meter: body.meter ?? '',
+              quantity: body.quantity,
+              cost: body.cost,
+              currency: body.currency ?? '',
+              metadata: body.metadata ?? {},
+              idempotencyKey: body.idempotencyKey,
+            }),
+          );
+          return { eventId: reply.eventId };
+        }),
+    });
+  }
+
+  private async run<T>(handle: () => Promise<T>): Promise<T> {
+    try {
+      return await handle();
+    } catch (error) {
+      throw toConnectError(error, this.logger);
+    }
+  }
+}
+
+function workspaceOf(context: HandlerContext): string {
+  return context.values.get(WORKSPACE_ID);
+}

@@ -1,0 +1,135 @@
+import { IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
+
+import { ConnectError, Code } from '@connectrpc/connect';
+
+/** Identifiers a person may be known by: printable, no control characters. */
+const PERSON_ID = /^[^\p{Cc}]+$/u;
+const METER = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
+const CURRENCY = /^[A-Z]{3}$/;
+const FINITE = { allowNaN: false, allowInfinity: false };
+
+export class ReserveRequestBody {
+  @IsString()
+  @IsNotEmpty({ message: 'personId is required: send the id of the person the call is for' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
+  personId = '';
+
+  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
+  @MaxLength(64)
+  @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
+  meter = '';
+
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsPositive({ message: 'quantity must be greater than 0' })
+  quantity = 0;
+
+  @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per call and reuse it when retrying' })
+  @MaxLength(128)
+  idempotencyKey = '';
+
+  @IsOptional()
+  @IsInt({ message: 'ttlSeconds must be a whole number of seconds' })
+  @Min(1, { message: 'ttlSeconds must be at least 1' })
+  @Max(86_400, { message: 'ttlSeconds must be at most 86400 (one day)' })
+  ttlSeconds: number | undefined = undefined;
+}
+
+export class CommitRequestBody {
+  @IsNotEmpty({ message: 'reservationId is required: send the id that Reserve returned' })
+  @MaxLength(512)
+  reservationId = '';
+
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @Min(0, { message: 'quantity must be 0 or greater' })
+  quantity = 0;
+
+  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @Min(0, { message: 'cost must be 0 or greater' })
+  cost = 0;
+
+  @IsOptional()
+  @Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' })
+  currency: string | undefined = undefined;
+
+  @IsOptional()
+  @IsObject()
+  metadata: Record<string, unknown> | undefined = undefined;
+
+  @IsOptional()
+  @MaxLength(128)
+  idempotencyKey: string | undefined = undefined;
+}
+
+export class ReleaseRequestBody {
+  @IsNotEmpty({ message: 'reservationId is required: send the id that Reserve returned' })
+  @MaxLength(512)
+  reservationId = '';
+
+  @IsOptional()
+  @MaxLength(128)
+  idempotencyKey: string | undefined = undefined;
+}
+
+export class TrackRequestBody {
+  @IsString()
+  @IsNotEmpty({ message: 'personId is required: send the id of the person the event is for' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
+  personId = '';
+
+  @IsNotEmpty({ message: 'eventType is required, for example "chat.completion"' })
+  @MaxLength(128)
+  @Matches(EVENT_TYPE, { message: 'eventType must start with a letter and contain only letters, digits, ".", ":", "_" and "-"' })
+  eventType = '';
+
+  @IsOptional()
+  @MaxLength(64)
+  @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
+  meter: string | undefined = undefined;
+
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @Min(0, { message: 'quantity must be 0 or greater' })
+  quantity = 0;
+
+  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @Min(0, { message: 'cost must be 0 or greater' })
+  cost = 0;
+
+  @IsOptional()
+  @Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' })
+  currency: string | undefined = undefined;
+
+  @IsOptional()
+  @IsObject()
+  metadata: Record<string, unknown> | undefined = undefined;
+
+  @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per event and reuse it when retrying' })
+  @MaxLength(128)
+  idempotencyKey = '';
+}
+
+/** Header that carries the names of the invalid fields, comma-separated, on an invalid_argument error. */
+export const INVALID_FIELDS_HEADER = 'vevee-invalid-fields';
+
+/**
+ * Copies the request's fields into `body` and validates them. Empty strings
+ * stand for unset optional fields, as in proto3. Throws invalid_argument with
+ * one message per invalid field.
+ */
+export function validateRequest<T extends object>(body: T, fields: Record<string, unknown>, requestName: string): T {
+  for (const key of Object.keys(body)) {
+    const value = fields[key];
+    (body as Record<string, unknown>)[key] = value === '' && (body as Record<string, unknown>)[key] === undefined ? undefined : value;
+  }
+  const errors = validateSync(body, { forbidUnknownValues: true, stopAtFirstError: true });
+  if (errors.length > 0) {
+    const messages = errors.flatMap((error) => Object.values(error.constraints ?? {}));
+    const error = new ConnectError(`invalid ${requestName}: ${messages.join('; ')}`, Code.InvalidArgument);
+    error.metadata.set(INVALID_FIELDS_HEADER, errors.map((each) => each.property).join(','));
+    throw error;
+  }
+  return body;
+}
+

@@ -1,0 +1,2 @@
+export * from './app.module';
+export * from './start';
