@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Each test file runs in its own process (the forks pool) because the embedded
 // ClickHouse engine allows one data directory per process.
 export default defineConfig({
+  // Source files load graphql-js as ESM while Apollo loads it as CommonJS; one
+  // copy keeps `instanceof GraphQLError` checks working under vitest.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     pool: 'forks',
     projects: [
@@ -10,7 +13,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['libs/*/test/**/*.spec.ts'],
+          include: ['libs/*/test/**/*.spec.ts', 'services/*/test/**/*.spec.ts'],
         },
       },
       {

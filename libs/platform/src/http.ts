@@ -52,11 +52,21 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
       readMaxBytes: config.rpcMaxBodyBytes,
     });
     server.use((request: Request, response: Response, next: NextFunction) => {
-      if (request.path.startsWith(rpc.pathPrefix)) {
-        adapter(request, response);
-      } else {
+      if (!request.path.startsWith(rpc.pathPrefix)) {
         next();
+        return;
       }
+      // Connect enforces the same limit while reading a body without a length;
+      // this check answers a declared oversize body before reading it, with the fix.
+      const declared = Number(request.headers['content-length'] ?? 0);
+      if (declared > config.rpcMaxBodyBytes) {
+        response.status(429).json({
+          code: 'resource_exhausted',
+          message: `request body of ${declared} bytes is over the limit of ${config.rpcMaxBodyBytes} bytes; send a smaller body or raise RPC_MAX_BODY_BYTES`,
+        });
+        return;
+      }
+      adapter(request, response);
     });
   }
   server.use('/graphql', express.json({ limit: config.rpcMaxBodyBytes }));

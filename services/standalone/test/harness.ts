@@ -84,9 +84,9 @@ function configEnv(config: VeveeConfig): Record<string, string> {
 }
 
 /** Sends a raw Connect JSON request, for inputs the typed SDK cannot express. */
-export async function postJson(baseUrl: string, method: string, body: string, apiKey: string | undefined = TEST_API_KEY): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postJson(baseUrl: string, method: string, body: string, apiKey: string | null = TEST_API_KEY): Promise<{ status: number; json: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+  if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
   const response = await fetch(`${baseUrl}/vevee.v1.QuotaService/${method}`, { method: 'POST', headers, body });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }

@@ -126,7 +126,7 @@ describe('bad input', () => {
     { name: 'non-numeric quantity', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 'lots', idempotencyKey: 'k' }), code: 'invalid_argument', field: 'quantity' },
     { name: 'unknown meter', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'images', quantity: 1, idempotencyKey: 'k' }), code: 'invalid_argument', field: 'meter' },
     { name: 'malformed reservation id', method: 'Commit', body: JSON.stringify({ reservationId: 'nope', quantity: 1 }), code: 'invalid_argument', field: 'reservationId' },
-    { name: 'body over the size limit', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'x'.repeat(200_000) }), code: 'resource_exhausted', field: 'limit' },
+    { name: 'body over the size limit', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'x'.repeat(200_000) }), code: 'resource_exhausted', field: 'RPC_MAX_BODY_BYTES' },
   ];
 
   for (const testCase of cases) {
@@ -149,7 +149,7 @@ describe('bad input', () => {
   });
 
   it('missing API key › is rejected as unauthenticated', async () => {
-    const response = await postJson(stack.vevee.url, 'Reserve', JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'k' }), undefined);
+    const response = await postJson(stack.vevee.url, 'Reserve', JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'k' }), null);
     expect(response.json.code).toBe('unauthenticated');
     expect(String(response.json.message)).toContain('Authorization');
   });

@@ -1,0 +1,66 @@
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import type { Registry } from 'prom-client';
+
+import { LOGGER, METRICS, type Logger } from '@vevee/platform';
+
+import { ApiKeyMiddleware, type AuthenticatedRequest, type GatewayContext } from './auth';
+import { DateTimeScalar } from './date-time.scalar';
+import { createErrorFormatter, graphqlErrorsCounter } from './error-mapping';
+import { PersonResolver } from './person.resolver';
+import { PersonUsageReader } from './person-usage.reader';
+import { QueryResolver } from './query.resolver';
+import { typeDefs } from './schema';
+
+/** URL path of the GraphQL endpoint. startHttpApp parses JSON bodies on this path. */
+export const GRAPHQL_PATH = '/graphql';
+
+function contextOf({ req }: { req: AuthenticatedRequest }): GatewayContext {
+  if (req.workspace === undefined) {
+    throw new Error('the GraphQL request reached Apollo without passing ApiKeyMiddleware');
+  }
+  return { workspace: req.workspace };
+}
+
+function apolloOptions(logger: Logger, registry: Registry): ApolloDriverConfig {
+  return {
+    driver: ApolloDriver,
+    path: GRAPHQL_PATH,
+    typeDefs,
+    resolvers: {
+      DateTime: DateTimeScalar,
+      // Resolvers receive and return periods as the ledger spells them: `day` and `month`.
+      Period: { DAY: 'day', MONTH: 'month' },
+    },
+    context: contextOf,
+    formatError: createErrorFormatter(logger, graphqlErrorsCounter(registry)),
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    // The GraphiQL page would load its scripts from a CDN, and every request
+    // needs an API key header that the page cannot add by itself.
+    graphiql: false,
+  };
+}
+
+/**
+ * The GraphQL API of the dashboard at `/graphql`, served on the HTTP server
+ * of startHttpApp. Every request needs `Authorization: Bearer <api key>`, and
+ * the key's workspace scopes every query. Needs PostgresModule and
+ * ClickHouseModule in the same application.
+ */
+@Module({
+  imports: [
+    GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: ApolloDriver,
+      inject: [LOGGER, METRICS],
+      useFactory: apolloOptions,
+    }),
+  ],
+  providers: [PersonUsageReader, QueryResolver, PersonResolver],
+})
+export class GatewayModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(ApiKeyMiddleware).forRoutes(GRAPHQL_PATH);
+  }
+}

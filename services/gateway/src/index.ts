@@ -1,0 +1,5 @@
+export * from './gateway.module';
+export * from './schema';
+export * from './errors';
+export * from './date-time.scalar';
+export * from './summary-range';

@@ -1,0 +1,149 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type pg from 'pg';
+
+import type { Period, WindowRef } from '@vevee/contracts';
+import { PERIODS, windowFor, type MeterLimits } from '@vevee/domain';
+import { PG_POOL, parseStoredMeters } from '@vevee/postgres';
+
+import type { WorkspaceContext } from './auth';
+import { badUserInput } from './errors';
+
+/** One meter's quota in the current window of one period. */
+export interface MeterUsage {
+  meter: string;
+  period: Period;
+  used: number;
+  reserved: number;
+  /** Null when the plan sets no limit for this period. */
+  limit: number | null;
+  remaining: number | null;
+  resetsAt: Date;
+  windowStart: Date;
+}
+
+export interface PersonUsageRequest {
+  personId: string;
+  meter: string;
+  /** Unset reads every period. */
+  period?: Period;
+  /** The instant whose windows are read, in epoch milliseconds. */
+  now: number;
+}
+
+interface WindowTotalsRow {
+  period: Period;
+  used: string;
+  reserved: string;
+}
+
+interface Plan {
+  version: number;
+  meters: Record<string, MeterLimits>;
+}
+
+/** Converts a NUMERIC column, which pg returns as a string. */
+function parseNumeric(value: string, column: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number)) {
+    throw new Error(`${column} is "${value}", which is not a finite number`);
+  }
+  return number;
+}
+
+function unknownMeter(meter: string, plan: Plan | undefined): Error {
+  const meters = Object.keys(plan?.meters ?? {}).sort();
+  if (plan === undefined || meters.length === 0) {
+    return badUserInput('meter', `argument "meter" is ${JSON.stringify(meter)}, but the workspace's plan has no meters yet: add the meter to the plan first`);
+  }
+  return badUserInput(
+    'meter',
+    `argument "meter" is ${JSON.stringify(meter)}, which is not in the workspace's plan (version ${plan.version}): use one of ${meters.join(', ')}`,
+  );
+}
+
+/** Reads a person's quota usage from the PostgreSQL read models. */
+@Injectable()
+export class PersonUsageReader {
+  constructor(@Inject(PG_POOL) private readonly pool: pg.Pool) {}
+
+  /**
+   * Returns one entry per period (or only `request.period`) for the windows
+   * that contain `request.now` in the workspace's time zone. Throws
+   * BAD_USER_INPUT for a meter that the latest plan does not have.
+   */
+  async read(workspace: WorkspaceContext, request: PersonUsageRequest): Promise<MeterUsage[]> {
+    const plan = await this.latestPlan(workspace.workspaceId);
+    const limits = plan?.meters[request.meter];
+    if (limits === undefined) throw unknownMeter(request.meter, plan);
+
+    const periods = request.period === undefined ? PERIODS : [request.period];
+    const windows = periods.map((period) => windowFor(period, request.now, workspace.timeZone));
+    const totals = await this.windowTotals(workspace.workspaceId, request, windows);
+
+    return windows.map((window, index) => {
+      const row = totals[index];
+      if (row === undefined || row.period !== window.period) {
+        throw new Error(`usage query returned no row for the ${window.period} window`);
+      }
+      const used = parseNumeric(row.used, 'usage_counters.used');
+      const reserved = parseNumeric(row.reserved, 'sum of reservations.quantity');
+      const limit = limits[window.period] ?? null;
+      return {
+        meter: request.meter,
+        period: window.period,
+        used,
+        reserved,
+        limit,
+        remaining: limit === null ? null : Math.max(0, limit - used - reserved),
+        resetsAt: new Date(window.end),
+        windowStart: new Date(window.start),
+      };
+    });
+  }
+
+  private async latestPlan(workspaceId: string): Promise<Plan | undefined> {
+    const result = await this.pool.query<{ version: number; meters: unknown }>(
+      'SELECT version, meters FROM plans WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1',
+      [workspaceId],
+    );
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    return { version: row.version, meters: parseStoredMeters(row.meters, `plan ${row.version} of workspace "${workspaceId}"`) };
+  }
+
+  /**
+   * Reads `used` from the counter of each window (0 without a row) and sums the
+   * holds made in the window that are still active at `now`. A hold past its
+   * expiry is left out even while its row says 'active', because the row
+   * changes only when the projector applies the QuotaExpired event, which can
+   * come later than the expiry time.
+   */
+  private async windowTotals(workspaceId: string, request: PersonUsageRequest, windows: WindowRef[]): Promise<WindowTotalsRow[]> {
+    const result = await this.pool.query<WindowTotalsRow>(
+      `SELECT w.period,
+         COALESCE((
+           SELECT c.used FROM usage_counters c
+           WHERE c.workspace_id = $1 AND c.person_id = $2 AND c.meter = $3
+             AND c.period = w.period AND c.window_start = w.window_start
+         ), 0)::text AS used,
+         (
+           SELECT COALESCE(SUM(r.quantity), 0) FROM reservations r
+           WHERE r.workspace_id = $1 AND r.person_id = $2 AND r.meter = $3
+             AND r.status = 'active' AND r.expires_at > $4
+             AND r.reserved_at >= w.window_start AND r.reserved_at < w.window_end
+         )::text AS reserved
+       FROM unnest($5::text[], $6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY AS w(period, window_start, window_end, position)
+       ORDER BY w.position`,
+      [
+        workspaceId,
+        request.personId,
+        request.meter,
+        new Date(request.now),
+        windows.map((window) => window.period),
+        windows.map((window) => new Date(window.start)),
+        windows.map((window) => new Date(window.end)),
+      ],
+    );
+    return result.rows;
+  }
+}
