@@ -138,7 +138,12 @@ export function decodeLedgerEvent(value: Buffer | null): LedgerEvent {
   if (value === null) {
     throw new LedgerDecodeError('ledger record has no value');
   }
-  const parsed: unknown = JSON.parse(value.toString('utf8'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    throw new LedgerDecodeError(`ledger record is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
   if (typeof parsed !== 'object' || parsed === null) {
     throw new LedgerDecodeError('ledger record is not a JSON object');
   }

@@ -1,1 +1,6 @@
 export * from './postgres.module';
+export * from './migrate';
+export * from './transaction';
+export * from './seed-validation';
+export * from './seed';
+export * from './workspaces';

@@ -25,7 +25,7 @@ export async function startVevee(config: VeveeConfig, logger: Logger): Promise<R
     const seed = await readSeedFile(config.seedFile);
     const pool = createPool(config.databaseUrl, 1);
     try {
-      await applySeed(pool, seed);
+      await applySeed(pool, seed, logger);
     } finally {
       await pool.end();
     }

@@ -1,0 +1,3 @@
+export * from './projector-postgres.module';
+export * from './postgres-projector';
+export * from './progress';
