@@ -34,6 +34,13 @@ export default tseslint.config(
     },
   },
   {
+    // Tests of any project may use the test helpers.
+    files: ['**/test/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', { allow: ['@vevee/testing'], depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['*'] }] }],
+    },
+  },
+  {
     // Node built-ins are not npm projects, so the boundary rule above cannot see them.
     files: ['libs/domain/src/**/*.ts'],
     rules: {

@@ -111,3 +111,4 @@ export async function createTestEnvironment(overrides: Record<string, string> = 
     cleanup: () => dropDatabase(databaseUrl),
   };
 }
+export * as ledgerEvents from './ledger-events';

@@ -1,0 +1,3 @@
+export * from './projector-clickhouse.module';
+export * from './clickhouse-projector';
+export * from './decode-batch';
