@@ -75,6 +75,7 @@ export class PostgresProjector implements OnApplicationBootstrap, BeforeApplicat
   async onApplicationBootstrap(): Promise<void> {
     await this.checkSchema();
     await ensureLedgerTopic(this.kafka, this.config);
+    await this.checkProjectionMatchesLedger();
 
     const group = groupId(this.config, POSTGRES_PROJECTOR_GROUP);
     const consumer = this.kafka.consumer({ groupId: group, allowAutoTopicCreation: false, maxWaitTimeInMs: MAX_FETCH_WAIT_MS });
@@ -120,6 +121,31 @@ export class PostgresProjector implements OnApplicationBootstrap, BeforeApplicat
     if (result.rows.length > 0) {
       const missing = result.rows.map((row) => row.name).join(', ');
       throw new Error(`PostgreSQL has no table ${missing}: run migrate(DATABASE_URL) from @vevee/postgres before starting the projector`);
+    }
+  }
+
+  /**
+   * Fails when the database has projected past the end of a ledger partition,
+   * which happens when the ledger was recreated under an old database: the
+   * stored offsets would then skip the new ledger's events.
+   */
+  private async checkProjectionMatchesLedger(): Promise<void> {
+    const stored = await projectedOffsets(this.pool, POSTGRES_PROJECTOR, this.topic);
+    if (stored.size === 0) return;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      for (const { partition, high } of await admin.fetchTopicOffsets(this.topic)) {
+        const projected = stored.get(partition) ?? 0n;
+        if (projected > BigInt(high)) {
+          throw new Error(
+            `PostgreSQL has projected ${this.topic}[${partition}] up to offset ${projected}, but the ledger partition ends at ${high}: ` +
+              'the ledger was recreated after this database was built. Point DATABASE_URL at a new database, or drop this one',
+          );
+        }
+      }
+    } finally {
+      await admin.disconnect();
     }
   }
 
