@@ -5,3 +5,4 @@ export * from './fold';
 export * from './plan';
 export * from './state';
 export * from './windows';
+export * from './snapshot';

@@ -171,3 +171,18 @@ describe('reservation ids', () => {
     expect(personIdOfReservation('rsv_.x')).toBeUndefined();
   });
 });
+
+describe('snapshots', () => {
+  it('restore a person to an equal state', async () => {
+    const { snapshotPerson, restorePerson } = await import('../src');
+    const state = emptyPersonState();
+    const held = decide(state, reserve(10, 'a'), contextAt(T0)).reply;
+    if (held?.kind !== 'reserve') throw new Error('expected a reserve reply');
+    decide(state, reserve(5, 'b'), contextAt(T0 + 1));
+    decide(state, commit(held.reservationId, 8), contextAt(T0 + 2));
+    const restored = restorePerson(JSON.parse(JSON.stringify(snapshotPerson(state))));
+    expect(restored).toEqual(state);
+    const next = decide(restored, reserve(5, 'b'), contextAt(T0 + 3));
+    expect(next.events).toHaveLength(0);
+  });
+});

@@ -22,6 +22,12 @@ export interface VeveeConfig {
   rpcMaxBodyBytes: number;
   /** How often the decider looks for holds past their TTL, in milliseconds. */
   expirySweepMs: number;
+  /** The URL other command replicas forward requests to; defaults to the listening address. */
+  advertisedUrl: string | undefined;
+  /** How long the command group waits for a silent replica before moving its partitions, in milliseconds. */
+  commandSessionTimeoutMs: number;
+  /** How often the decider snapshots a partition that changed, in milliseconds. */
+  snapshotIntervalMs: number;
 }
 
 /** Every invalid environment variable at once, each with the fix. */
@@ -122,6 +128,9 @@ export function loadConfig(env: Env = process.env): VeveeConfig {
     logLevel: logLevel as VeveeConfig['logLevel'],
     rpcMaxBodyBytes: reader.integer('RPC_MAX_BODY_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     expirySweepMs: reader.integer('EXPIRY_SWEEP_MS', 250, 10, 60_000),
+    advertisedUrl: reader.url('COMMAND_ADVERTISED_URL', undefined, ['http:', 'https:']),
+    commandSessionTimeoutMs: reader.integer('COMMAND_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000),
+    snapshotIntervalMs: reader.integer('SNAPSHOT_INTERVAL_MS', 30_000, 100, 3_600_000),
   };
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(config.clickhouseDatabase)) {
     reader.problems.push(`CLICKHOUSE_DATABASE="${config.clickhouseDatabase}" is invalid: use letters, digits and '_', starting with a letter`);

@@ -8,7 +8,8 @@ import type { Registry } from 'prom-client';
 
 import type { VeveeConfig } from './config';
 import type { Logger } from './logger';
-import { METRICS, RPC_ROUTES } from './tokens';
+import type { Deferred } from './platform.module';
+import { HTTP_URL, METRICS, RPC_ROUTES } from './tokens';
 
 /** The RPC surface a module contributes to the HTTP server. */
 export interface RpcRoutes {
@@ -84,5 +85,6 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://${config.host}:${address.port}`;
   logger.info({ url }, 'http server started');
+  optional<Deferred<string>>(app, HTTP_URL)?.resolve(url);
   return { app, url };
 }

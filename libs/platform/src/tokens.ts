@@ -4,3 +4,5 @@ export const LOGGER = Symbol('Logger');
 export const METRICS = Symbol('MetricsRegistry');
 /** Connect routes that the HTTP bootstrap mounts, provided by the command service. */
 export const RPC_ROUTES = Symbol('RpcRoutes');
+/** A Deferred<string> that resolves to the HTTP server's base URL once it listens. */
+export const HTTP_URL = Symbol('HttpUrl');

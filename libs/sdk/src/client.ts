@@ -14,7 +14,11 @@ export interface VeveeOptions {
   baseUrl: string;
   /** Deadline of one attempt, in milliseconds. Default 5000. */
   timeoutMs?: number;
-  /** Attempts after the first for retriable errors. Default 3. */
+  /**
+   * Attempts after the first for retriable errors, with exponential backoff
+   * from 50 ms to 2 s. Default 6, about 3 s in all, which covers a partition
+   * moving to another replica.
+   */
   maxRetries?: number;
   /** Encode requests as protobuf (default) or JSON. */
   format?: 'binary' | 'json';
@@ -111,7 +115,7 @@ export class Vevee {
     });
     this.client = createClient(QuotaService, transport);
     this.timeoutMs = options.timeoutMs ?? 5_000;
-    this.maxRetries = options.maxRetries ?? 3;
+    this.maxRetries = options.maxRetries ?? 6;
   }
 
   /** Holds quota for a call. `allowed: false` means the person is at a limit. */

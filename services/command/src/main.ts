@@ -7,6 +7,7 @@ import { PlatformModule, createLogger, loadConfigOrExit, startHttpApp } from '@v
 import { PostgresModule } from '@vevee/postgres';
 
 import { CommandModule } from './command.module';
+import { QuotaDecider } from './decider/quota-decider';
 
 /** Runs the command service alone. The ledger topic and the database must exist. */
 async function main(): Promise<void> {
@@ -16,7 +17,9 @@ async function main(): Promise<void> {
   @Module({ imports: [PlatformModule.forRoot(config, logger), KafkaModule, PostgresModule, CommandModule] })
   class CommandProcessModule {}
 
-  await startHttpApp(CommandProcessModule, config, logger);
+  const { app, url } = await startHttpApp(CommandProcessModule, config, logger);
+  await app.get(QuotaDecider).ready();
+  logger.info({ url }, 'command service ready');
 }
 
 main().catch((error: unknown) => {

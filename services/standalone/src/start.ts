@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 
+import { QuotaDecider } from '@vevee/command';
 import { createKafka, ensureLedgerTopic } from '@vevee/kafka';
 import { startHttpApp, type Logger, type VeveeConfig } from '@vevee/platform';
 import { applySeed, createPool, ensureDatabase, migrate, readSeedFile } from '@vevee/postgres';
@@ -33,5 +34,6 @@ export async function startVevee(config: VeveeConfig, logger: Logger): Promise<R
   await ensureLedgerTopic(createKafka(config, logger), config);
 
   const { app, url } = await startHttpApp(StandaloneModule.forRoot(config, logger), config, logger);
+  await app.get(QuotaDecider).ready();
   return { app, url, close: () => app.close() };
 }

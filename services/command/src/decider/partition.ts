@@ -1,14 +1,17 @@
 import { applyEvent, emptyPersonState, type PersonState } from '@vevee/domain';
-import type { LedgerEvent } from '@vevee/contracts';
-import { personKey } from '@vevee/contracts';
+import { personKey, type LedgerEvent } from '@vevee/contracts';
 
 import { ExpiryHeap } from './expiry-heap';
+import type { PartitionWriter } from './partition-writer';
+import type { PartitionSnapshot } from './snapshot-store';
 
-export type PartitionStatus = 'recovering' | 'serving' | 'failed';
+export type PartitionStatus = 'recovering' | 'serving' | 'failed' | 'released';
 
-/** One ledger partition's in-memory state, owned by this process. */
-export class PartitionState {
+/** One owned ledger partition: its persons' state, its writer and its recovery progress. */
+export class OwnedPartition {
   status: PartitionStatus = 'recovering';
+  /** Why the partition stopped, when status is `failed`. */
+  failure: string | undefined;
   readonly persons = new Map<string, PersonState>();
   readonly expiries = new ExpiryHeap();
   /** The latest decision time in the partition; decisions never go back in time. */
@@ -17,6 +20,15 @@ export class PartitionState {
   pendingEvents = 0;
   /** Settles when the last events decided in this partition are durable. */
   lastAppend: Promise<void> | undefined;
+  writer: PartitionWriter | undefined;
+  /** The replay still to read: from `next` up to, not including, `end`. */
+  replay: { next: bigint; end: bigint } | undefined;
+  /** The offset after the last event the state contains, once known. */
+  durableEnd = 0n;
+  /** Events appended since the last snapshot. */
+  eventsSinceSnapshot = 0;
+  /** Set while a snapshot waits for the partition to be quiet; new commands wait for it. */
+  snapshotGate: Promise<void> | undefined;
 
   constructor(readonly partition: number) {}
 
@@ -29,8 +41,17 @@ export class PartitionState {
     return state;
   }
 
+  restore(snapshot: PartitionSnapshot): void {
+    for (const [key, state] of snapshot.persons) {
+      this.persons.set(key, state);
+      for (const hold of state.holds.values()) this.expiries.push(hold.expiresAt, key);
+    }
+    this.lastAt = snapshot.lastAt;
+    this.durableEnd = snapshot.nextOffset;
+  }
+
   /** Applies an event read back from the log during recovery. */
-  replay(event: LedgerEvent): void {
+  replayEvent(event: LedgerEvent): void {
     const key = personKey(event.workspaceId, event.personId);
     applyEvent(this.personState(key), event);
     if (event.type === 'QuotaReserved') {
@@ -39,14 +60,6 @@ export class PartitionState {
     if (event.at > this.lastAt) {
       this.lastAt = event.at;
     }
-  }
-
-  reset(): void {
-    this.status = 'recovering';
-    this.persons.clear();
-    this.expiries.clear();
-    this.lastAt = 0;
-    this.pendingEvents = 0;
-    this.lastAppend = undefined;
+    this.eventsSinceSnapshot += 1;
   }
 }

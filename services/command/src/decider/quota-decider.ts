@@ -1,150 +1,151 @@
 import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Kafka, Producer } from 'kafkajs';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { EachBatchPayload, Kafka } from 'kafkajs';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
 
-import { LedgerDecodeError, personKey, reservationIdFor } from '@vevee/contracts';
+import { LedgerDecodeError, decodeLedgerEvent, personKey, reservationIdFor } from '@vevee/contracts';
 import { decide, type QuotaCommand, type QuotaReply } from '@vevee/domain';
-import { KAFKA, ledgerTopic, partitionFor } from '@vevee/kafka';
-import { CONFIG, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
+import { KAFKA, groupId, ledgerTopic, partitionFor } from '@vevee/kafka';
+import { CONFIG, Deferred, HTTP_URL, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
+import { PG_POOL } from '@vevee/postgres';
 
 import { CommandServiceError, overloaded, unavailable } from '../errors';
+import { PartitionMembership } from '../ownership/partition-membership';
 import { WorkspaceDirectory } from '../workspaces';
-import { readPartitions } from './ledger-reader';
-import { LedgerWriter } from './ledger-writer';
-import { PartitionState } from './partition';
+import { createDeciderMetrics, type DeciderMetrics } from './decider-metrics';
+import { OwnedPartition } from './partition';
+import { PartitionWriter } from './partition-writer';
+import { SnapshotStore } from './snapshot-store';
 
 /** The most undurable events a partition may hold before new commands are rejected as overloaded. */
 const MAX_PENDING_EVENTS_PER_PARTITION = 20_000;
-const RECOVERY_RETRY_MS = 1_000;
+const TAKEOVER_RETRY_MS = 1_000;
+export const COMMAND_GROUP = 'vevee-command';
 
-interface DeciderMetrics {
-  decisionSeconds: Histogram<'command'>;
-  appendSeconds: Histogram;
-  batchRecords: Histogram;
-  recoveries: Counter;
-}
-
-function createMetrics(registry: Registry, pendingEvents: () => number): DeciderMetrics {
-  new Gauge({
-    name: 'vevee_decider_pending_events',
-    help: 'Events decided but not yet durable in the ledger, across owned partitions.',
-    registers: [registry],
-    collect() {
-      this.set(pendingEvents());
-    },
-  });
-  return {
-    decisionSeconds: new Histogram({
-      name: 'vevee_decider_decision_seconds',
-      help: 'Time from receiving a command to its durable reply, in seconds.',
-      labelNames: ['command'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
-      registers: [registry],
-    }),
-    appendSeconds: new Histogram({
-      name: 'vevee_decider_append_seconds',
-      help: 'Duration of one group-commit append to the ledger, in seconds.',
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
-      registers: [registry],
-    }),
-    batchRecords: new Histogram({
-      name: 'vevee_decider_batch_records',
-      help: 'Records per group-commit append.',
-      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
-      registers: [registry],
-    }),
-    recoveries: new Counter({
-      name: 'vevee_decider_recoveries_total',
-      help: 'Partitions rebuilt from the ledger after a failed append.',
-      registers: [registry],
-    }),
-  };
-}
+/** Where a person's commands are decided. */
+export type PersonRoute = { kind: 'local' } | { kind: 'remote'; url: string } | { kind: 'unknown'; partition: number };
 
 /**
- * The single writer for the persons of the ledger partitions this process
- * owns. Commands for one partition are decided one after another on in-memory
- * state (JavaScript runs them to completion in turn), appended in batches, and
- * answered once their batch is durable.
- *
- * NOTE: this process owns every partition and nothing fences a second process
- * started on the same ledger; run one command process per ledger.
+ * The single writer for the persons of the ledger partitions this replica
+ * owns. Replicas share the partitions through a consumer group; a replica that
+ * takes a partition over first fences its previous owner (see PartitionWriter),
+ * then restores the latest snapshot and replays the ledger after it, and only
+ * then serves. Commands for one partition are decided one after another on
+ * in-memory state (each runs to completion on the event loop), appended in
+ * transactions that group many decisions, and answered once durable.
  */
 @Injectable()
 export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdown {
-  private partitions: PartitionState[] = [];
-  private producer: Producer | undefined;
-  private writer: LedgerWriter | undefined;
+  private readonly owned = new Map<number, OwnedPartition>();
+  private partitionCount = 0;
+  private membership: PartitionMembership | undefined;
+  private url: string | undefined;
+  private assignedOnce = false;
+  private readonly firstAssignmentServed = new Deferred<void>();
   private sweeper: NodeJS.Timeout | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
   private readonly topic: string;
+  private readonly snapshots: SnapshotStore;
   private readonly metrics: DeciderMetrics;
+  private readonly log: Logger;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(CONFIG) private readonly config: VeveeConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(LOGGER) logger: Logger,
     @Inject(METRICS) registry: Registry,
     @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
+    @Inject(PG_POOL) pool: pg.Pool,
+    @Inject(HTTP_URL) private readonly httpUrl: Deferred<string>,
   ) {
     this.topic = ledgerTopic(config);
-    this.metrics = createMetrics(registry, () => this.partitions.reduce((sum, partition) => sum + partition.pendingEvents, 0));
+    this.log = logger.child({ component: 'decider' });
+    this.snapshots = new SnapshotStore(pool, this.topic);
+    this.metrics = createDeciderMetrics(registry, {
+      pendingEvents: () => [...this.owned.values()].reduce((sum, owned) => sum + owned.pendingEvents, 0),
+      ownedPartitions: () => this.owned.size,
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     const metadata = await admin.fetchTopicMetadata({ topics: [this.topic] }).finally(() => admin.disconnect());
-    const partitionCount = metadata.topics[0]!.partitions.length;
-    this.partitions = Array.from({ length: partitionCount }, (_, partition) => new PartitionState(partition));
+    this.partitionCount = metadata.topics[0]!.partitions.length;
 
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 } });
-    await this.producer.connect();
-    this.writer = new LedgerWriter(this.producer, this.topic, {
-      onAppendFailed: (partitions, error) => this.onAppendFailed(partitions, error),
-      onBatchWritten: (records, seconds) => {
-        this.metrics.batchRecords.observe(records);
-        this.metrics.appendSeconds.observe(seconds);
-      },
-    });
-
-    await this.recover(this.partitions);
+    // The group learns this replica's URL, which is known once the server listens.
+    void this.httpUrl.promise
+      .then((url) => this.join(this.config.advertisedUrl ?? url))
+      .catch((error: unknown) => this.log.error({ err: error }, 'joining the command group failed'));
     this.sweeper = setInterval(() => this.sweepExpiries(), this.config.expirySweepMs);
-    this.logger.info({ topic: this.topic, partitions: partitionCount }, 'decider serving');
+    this.snapshotTimer = setInterval(() => this.snapshotChangedPartitions(), this.config.snapshotIntervalMs);
+  }
+
+  /** Resolves once this replica serves every partition of its first assignment. */
+  ready(): Promise<void> {
+    return this.firstAssignmentServed.promise;
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.sweeper);
-    await this.writer?.drain();
-    await this.producer?.disconnect();
+    clearInterval(this.snapshotTimer);
+    // A final snapshot shortens the next owner's replay.
+    await Promise.all([...this.owned.values()].map((owned) => this.takeSnapshot(owned)));
+    for (const partition of [...this.owned.keys()]) this.release(partition);
+    await this.membership?.stop();
+  }
+
+  /** Returns where a person's commands are decided. */
+  locate(workspaceId: string, personId: string): PersonRoute {
+    const partition = partitionFor(personKey(workspaceId, personId), this.partitionCount);
+    if (this.owned.has(partition)) return { kind: 'local' };
+    const url = this.membership?.ownerUrl(partition);
+    if (url !== undefined && url !== this.url) return { kind: 'remote', url };
+    return { kind: 'unknown', partition };
+  }
+
+  countForward(outcome: 'ok' | 'error'): void {
+    this.metrics.forwarded.inc({ outcome });
   }
 
   /**
    * Decides a command and resolves with the reply once every event it depends
    * on is durable. Rejects with a DomainError for a rejected command, or a
-   * retriable CommandServiceError when the ledger cannot take it now.
+   * retriable CommandServiceError when the person's partition cannot take it
+   * here and now.
    */
   async submit(command: QuotaCommand): Promise<QuotaReply> {
     const started = performance.now();
     const key = personKey(command.workspaceId, command.personId);
-    const partition = this.partitions[partitionFor(key, this.partitions.length)];
-    if (partition === undefined || partition.status === 'recovering') {
-      throw unavailable('the decider for this person is recovering; retry with the same idempotency key');
+    const partition = partitionFor(key, this.partitionCount);
+    let owned = this.owned.get(partition);
+    while (owned?.snapshotGate !== undefined) {
+      await owned.snapshotGate;
+      owned = this.owned.get(partition);
     }
-    if (partition.status === 'failed') {
-      throw unavailable(`ledger partition ${partition.partition} is stopped on a record this version cannot read; see the command service log`);
+    if (owned === undefined) {
+      throw unavailable(`ledger partition ${partition} is not owned by this replica; retry with the same idempotency key`);
     }
-    if (partition.pendingEvents >= MAX_PENDING_EVENTS_PER_PARTITION) {
-      throw overloaded(`the decider for this person has ${partition.pendingEvents} undurable events queued; retry with backoff`);
+    if (owned.status === 'recovering') {
+      throw unavailable(`ledger partition ${partition} is recovering; retry with the same idempotency key`);
+    }
+    if (owned.status !== 'serving') {
+      throw unavailable(`ledger partition ${partition} is stopped: ${owned.failure ?? owned.status}; see the command service log`);
+    }
+    if (owned.pendingEvents >= MAX_PENDING_EVENTS_PER_PARTITION) {
+      throw overloaded(`ledger partition ${partition} has ${owned.pendingEvents} undurable events queued; retry with backoff`);
     }
     const plan = this.workspaces.plan(command.workspaceId);
     if (plan === undefined) {
       throw new CommandServiceError('internal', `workspace "${command.workspaceId}" has no plan`, false);
     }
 
-    const now = Math.max(Date.now(), partition.lastAt);
-    const decision = decide(partition.personState(key), command, {
+    const now = Math.max(Date.now(), owned.lastAt);
+    const decision = decide(owned.personState(key), command, {
       now,
       plan,
       newEventId: randomUUID,
@@ -152,80 +153,240 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     });
 
     if (decision.events.length > 0) {
-      partition.lastAt = now;
-      partition.pendingEvents += decision.events.length;
-      const append = this.writer!.append(partition.partition, decision.events);
-      partition.lastAppend = append;
-      for (const event of decision.events) {
-        if (event.type === 'QuotaReserved') partition.expiries.push(event.expiresAt, key);
-      }
+      owned.lastAt = now;
       const count = decision.events.length;
+      owned.pendingEvents += count;
+      owned.eventsSinceSnapshot += count;
+      const append = owned.writer!.append(decision.events);
+      owned.lastAppend = append;
+      for (const event of decision.events) {
+        if (event.type === 'QuotaReserved') owned.expiries.push(event.expiresAt, key);
+      }
       void append.then(
         () => {
-          partition.pendingEvents = Math.max(0, partition.pendingEvents - count);
+          owned.pendingEvents = Math.max(0, owned.pendingEvents - count);
         },
         () => undefined,
       );
     }
     // A reply that appends nothing (a repeat, a rejection) still read state that
     // may include undurable events, so it waits for them too.
-    if (partition.lastAppend !== undefined) {
-      await partition.lastAppend;
+    if (owned.lastAppend !== undefined) {
+      await owned.lastAppend;
     }
     this.metrics.decisionSeconds.observe({ command: command.kind }, (performance.now() - started) / 1000);
     if (decision.error !== undefined) throw decision.error;
     return decision.reply!;
   }
 
+  private async join(url: string): Promise<void> {
+    this.url = url;
+    this.membership = new PartitionMembership(
+      this.kafka,
+      {
+        groupId: groupId(this.config, COMMAND_GROUP),
+        topic: this.topic,
+        url,
+        sessionTimeoutMs: this.config.commandSessionTimeoutMs,
+        owned: () => [...this.owned.keys()],
+      },
+      {
+        onAssignment: (partitions) => this.onAssignment(partitions),
+        onBatch: (payload) => this.onReplayBatch(payload),
+        onProgress: (partition, lastOffset) => this.onReplayProgress(partition, lastOffset),
+      },
+      this.log,
+    );
+    await this.membership.start();
+    this.log.info({ url, topic: this.topic }, 'joined the command group');
+  }
+
+  private onAssignment(assigned: number[]): void {
+    this.metrics.rebalances.inc();
+    this.log.info({ partitions: assigned }, 'partitions assigned');
+    for (const partition of [...this.owned.keys()]) {
+      if (!assigned.includes(partition)) this.release(partition);
+    }
+    for (const partition of assigned) {
+      if (!this.owned.has(partition)) void this.takeOver(partition, 'assigned');
+    }
+    this.assignedOnce = true;
+    this.checkReady();
+  }
+
+  /**
+   * Makes this replica the partition's writer: fences the previous writer,
+   * restores the snapshot, and starts replaying the ledger after it.
+   */
+  private async takeOver(partition: number, reason: 'assigned' | 'append_failed'): Promise<void> {
+    if (this.stopping) return;
+    const owned = new OwnedPartition(partition);
+    this.owned.set(partition, owned);
+    this.metrics.recoveries.inc({ reason });
+    const isCurrent = () => this.owned.get(partition) === owned;
+    try {
+      const writer = await PartitionWriter.open(this.kafka, this.topic, partition, this.transactionalId(partition), {
+        onFailed: (error, fenced) => this.onWriterFailed(owned, error, fenced),
+        onBatchWritten: (records, seconds) => {
+          this.metrics.batchRecords.observe(records);
+          this.metrics.appendSeconds.observe(seconds);
+        },
+      });
+      if (!isCurrent()) {
+        await writer.close();
+        return;
+      }
+      owned.writer = writer;
+
+      const snapshot = await this.snapshots.load(partition);
+      if (snapshot !== undefined) owned.restore(snapshot);
+      const end = await this.endOffset(partition);
+      if (!isCurrent()) return;
+      if (owned.durableEnd >= end) {
+        this.serve(owned);
+      } else {
+        owned.replay = { next: owned.durableEnd, end };
+        this.membership?.replayFrom(partition, owned.durableEnd);
+      }
+    } catch (error) {
+      this.log.error({ err: error, partition }, 'taking over a partition failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, TAKEOVER_RETRY_MS));
+      if (isCurrent() && !this.stopping) {
+        this.owned.delete(partition);
+        await owned.writer?.close().catch(() => undefined);
+        void this.takeOver(partition, reason);
+      }
+    }
+  }
+
+  private onReplayBatch({ batch }: EachBatchPayload): void {
+    const owned = this.owned.get(batch.partition);
+    const replay = owned?.replay;
+    if (owned === undefined || replay === undefined) return;
+    for (const message of batch.messages) {
+      const offset = BigInt(message.offset);
+      if (offset < replay.next) continue;
+      if (offset >= replay.end) break;
+      try {
+        owned.replayEvent(decodeLedgerEvent(message.value));
+      } catch (error) {
+        if (!(error instanceof LedgerDecodeError)) throw error;
+        // Deciding on an incomplete history could oversell: stop the partition instead.
+        owned.status = 'failed';
+        owned.failure = `the record at offset ${message.offset} cannot be read: ${error.message}`;
+        owned.replay = undefined;
+        this.membership?.pause(batch.partition);
+        this.log.error({ err: error, topic: batch.topic, partition: batch.partition, offset: message.offset }, 'ledger partition stopped: a record cannot be read by this version');
+        return;
+      }
+      replay.next = offset + 1n;
+    }
+  }
+
+  private onReplayProgress(partition: number, lastOffset: bigint): void {
+    const owned = this.owned.get(partition);
+    if (owned?.replay === undefined || lastOffset + 1n < owned.replay.end) return;
+    owned.durableEnd = owned.replay.end;
+    owned.replay = undefined;
+    this.membership?.pause(partition);
+    this.serve(owned);
+  }
+
+  private serve(owned: OwnedPartition): void {
+    owned.status = 'serving';
+    this.log.info({ partition: owned.partition, persons: owned.persons.size, offset: owned.durableEnd.toString() }, 'partition serving');
+    this.checkReady();
+  }
+
+  private checkReady(): void {
+    if (this.assignedOnce && [...this.owned.values()].every((owned) => owned.status !== 'recovering')) {
+      this.firstAssignmentServed.resolve();
+    }
+  }
+
+  /** Stops serving a partition. Commands already decided finish their append. */
+  private release(partition: number): void {
+    const owned = this.owned.get(partition);
+    if (owned === undefined) return;
+    this.owned.delete(partition);
+    owned.status = 'released';
+    void owned.writer?.close().catch((error: unknown) => this.log.warn({ err: error, partition }, 'closing a partition writer failed'));
+    this.log.info({ partition }, 'partition released');
+  }
+
+  private onWriterFailed(owned: OwnedPartition, error: unknown, fenced: boolean): void {
+    if (this.owned.get(owned.partition) !== owned) return;
+    if (fenced) {
+      // Another replica took the partition over; the group will say so too.
+      this.log.warn({ err: error, partition: owned.partition }, 'partition writer was fenced by a newer owner; releasing the partition');
+      this.release(owned.partition);
+      return;
+    }
+    this.log.error({ err: error, partition: owned.partition }, 'ledger append failed; rebuilding the partition from its snapshot and the ledger');
+    this.owned.delete(owned.partition);
+    void owned.writer?.close().catch(() => undefined);
+    void this.takeOver(owned.partition, 'append_failed');
+  }
+
+  private transactionalId(partition: number): string {
+    return `${this.topic}.decider.${partition}`;
+  }
+
+  private async endOffset(partition: number): Promise<bigint> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(this.topic);
+      return BigInt(offsets.find((offset) => offset.partition === partition)?.high ?? '0');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   private sweepExpiries(): void {
     const now = Date.now();
-    for (const partition of this.partitions) {
-      if (partition.status !== 'serving') continue;
-      for (const key of partition.expiries.popDue(now)) {
+    for (const owned of this.owned.values()) {
+      if (owned.status !== 'serving') continue;
+      for (const key of owned.expiries.popDue(now)) {
         const separator = key.indexOf(':');
         const command: QuotaCommand = { kind: 'expire', workspaceId: key.slice(0, separator), personId: key.slice(separator + 1) };
         this.submit(command).catch((error: unknown) => {
           // The hold stays in state, and the next command for the person expires it.
-          this.logger.warn({ err: error, partition: partition.partition, personKey: key }, 'expiry sweep failed for a person');
+          this.log.warn({ err: error, partition: owned.partition, personKey: key }, 'expiry sweep failed for a person');
         });
       }
     }
   }
 
-  private onAppendFailed(partitions: Set<number>, error: unknown): void {
-    this.logger.error({ err: error, partitions: [...partitions] }, 'ledger append failed; rebuilding the partitions from the log');
-    const affected = [...partitions].map((partition) => this.partitions[partition]!);
-    for (const partition of affected) partition.reset();
-    this.metrics.recoveries.inc(affected.length);
-    void this.recover(affected);
-  }
-
-  /** Rebuilds partitions from the log, retrying until it succeeds; their commands are rejected as unavailable meanwhile. */
-  private async recover(partitions: PartitionState[]): Promise<void> {
-    for (;;) {
-      try {
-        for (const partition of partitions) partition.reset();
-        const started = performance.now();
-        await readPartitions(
-          this.kafka,
-          this.topic,
-          partitions.map((partition) => partition.partition),
-          (partition, event) => this.partitions[partition]!.replay(event),
-          this.logger,
-        );
-        for (const partition of partitions) partition.status = 'serving';
-        this.logger.info({ partitions: partitions.map((partition) => partition.partition), ms: Math.round(performance.now() - started) }, 'partitions recovered from the ledger');
-        return;
-      } catch (error) {
-        if (error instanceof LedgerDecodeError) {
-          // Skipping a record would decide on an incomplete history: stop instead.
-          for (const partition of partitions) partition.status = 'failed';
-          this.logger.error({ err: error, ...error.detail }, 'ledger partition stopped: a record cannot be read by this version');
-          return;
-        }
-        this.logger.error({ err: error, partitions: partitions.map((partition) => partition.partition) }, 'partition recovery failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, RECOVERY_RETRY_MS));
+  private snapshotChangedPartitions(): void {
+    for (const owned of this.owned.values()) {
+      if (owned.eventsSinceSnapshot > 0 && owned.snapshotGate === undefined) {
+        void this.takeSnapshot(owned);
       }
     }
+  }
+
+  /**
+   * Snapshots a partition at a point where every decided event is durable:
+   * new commands wait while the last append finishes and the state is
+   * serialized, then go on while the snapshot is written.
+   */
+  private async takeSnapshot(owned: OwnedPartition): Promise<void> {
+    if (owned.status !== 'serving' || owned.snapshotGate !== undefined) return;
+    const gate = new Deferred<void>();
+    owned.snapshotGate = gate.promise;
+    let write: Promise<void> | undefined;
+    try {
+      await owned.lastAppend?.catch(() => undefined);
+      if (owned.status === 'serving' && this.owned.get(owned.partition) === owned) {
+        const end = owned.writer?.committedEnd ?? owned.durableEnd;
+        write = this.snapshots.save(owned.partition, end > owned.durableEnd ? end : owned.durableEnd, owned.lastAt, owned.persons);
+        owned.eventsSinceSnapshot = 0;
+      }
+    } finally {
+      owned.snapshotGate = undefined;
+      gate.resolve();
+    }
+    await write?.catch((error: unknown) => this.log.warn({ err: error, partition: owned.partition }, 'writing a decider snapshot failed; the next one retries'));
   }
 }

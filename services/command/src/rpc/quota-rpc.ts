@@ -9,7 +9,10 @@ import { DEFAULT_RESERVATION_TTL_SECONDS } from '@vevee/domain';
 import { LOGGER, type Logger, type RpcRoutes } from '@vevee/platform';
 
 import { CommitQuotaCommand, ReleaseQuotaCommand, ReserveQuotaCommand, TrackUsageCommand } from '../commands/quota.commands';
+import { QuotaDecider } from '../decider/quota-decider';
+import { unavailable } from '../errors';
 import { WorkspaceDirectory } from '../workspaces';
+import { FORWARDED_HEADER, Forwarder } from './forwarder';
 import { WORKSPACE_ID, authInterceptor } from './auth';
 import { toConnectError } from './error-mapping';
 import { CommitRequestBody, ReleaseRequestBody, ReserveRequestBody, TrackRequestBody, validateRequest } from './requests';
@@ -22,12 +25,19 @@ function personOfReservation(reservationId: string): string {
   return personId;
 }
 
-/** The Connect implementation of vevee.v1.QuotaService: validate, then hand the command to the bus. */
+/**
+ * The Connect implementation of vevee.v1.QuotaService: validate, then hand the
+ * command to the bus when this replica owns the person, or forward the request
+ * to the replica that does.
+ */
 @Injectable()
 export class QuotaRpc {
+  private readonly forwarder = new Forwarder();
+
   constructor(
     @Inject(CommandBus) private readonly commandBus: CommandBus,
     @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
+    @Inject(QuotaDecider) private readonly decider: QuotaDecider,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -44,6 +54,8 @@ export class QuotaRpc {
       reserve: (request, context) =>
         this.run(async () => {
           const body = validateRequest(new ReserveRequestBody(), { ...request }, 'ReserveRequest');
+          const url = this.ownerElsewhere(context, body.personId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.reserve(request, options));
           const reply = await this.commandBus.execute(
             new ReserveQuotaCommand({
               kind: 'reserve',
@@ -70,6 +82,8 @@ export class QuotaRpc {
       commit: (request, context) =>
         this.run(async () => {
           const body = validateRequest(new CommitRequestBody(), { ...request }, 'CommitRequest');
+          const url = this.ownerElsewhere(context, personOfReservation(body.reservationId));
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.commit(request, options));
           const reply = await this.commandBus.execute(
             new CommitQuotaCommand({
               kind: 'commit',
@@ -89,6 +103,8 @@ export class QuotaRpc {
       release: (request, context) =>
         this.run(async () => {
           const body = validateRequest(new ReleaseRequestBody(), { ...request }, 'ReleaseRequest');
+          const url = this.ownerElsewhere(context, personOfReservation(body.reservationId));
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.release(request, options));
           const reply = await this.commandBus.execute(
             new ReleaseQuotaCommand({
               kind: 'release',
@@ -104,6 +120,8 @@ export class QuotaRpc {
       track: (request, context) =>
         this.run(async () => {
           const body = validateRequest(new TrackRequestBody(), { ...request }, 'TrackRequest');
+          const url = this.ownerElsewhere(context, body.personId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.track(request, options));
           const reply = await this.commandBus.execute(
             new TrackUsageCommand({
               kind: 'track',
@@ -121,6 +139,32 @@ export class QuotaRpc {
           return { eventId: reply.eventId };
         }),
     });
+  }
+
+  /**
+   * Returns the URL of the replica that decides for the person, or undefined
+   * when it is this one. A request that was already forwarded once is never
+   * forwarded again: ownership is moving, and the caller retries.
+   */
+  private ownerElsewhere(context: HandlerContext, personId: string): string | undefined {
+    const route = this.decider.locate(workspaceOf(context), personId);
+    if (route.kind === 'local') return undefined;
+    if (route.kind === 'unknown' || context.requestHeader.get(FORWARDED_HEADER) !== null) {
+      throw unavailable('the person\'s ledger partition is changing owner; retry with the same idempotency key');
+    }
+    return route.url;
+  }
+
+  private async forward<T>(url: string, context: HandlerContext, call: (client: ReturnType<Forwarder['clientFor']>, options: { headers: Headers; signal: AbortSignal }) => Promise<T>): Promise<T> {
+    try {
+      const reply = await call(this.forwarder.clientFor(url), { headers: Forwarder.headers(context.requestHeader.get('authorization')), signal: context.signal });
+      this.decider.countForward('ok');
+      return reply;
+    } catch (error) {
+      this.decider.countForward('error');
+      if (error instanceof ConnectError) throw error;
+      throw unavailable(`forwarding to the owner at ${url} failed; retry with the same idempotency key`, error);
+    }
   }
 
   private async run<T>(handle: () => Promise<T>): Promise<T> {

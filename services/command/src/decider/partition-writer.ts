@@ -1,0 +1,157 @@
+import type { Kafka, Message, Producer } from 'kafkajs';
+
+import { encodeLedgerEvent, personKey, type LedgerEvent } from '@vevee/contracts';
+
+import { unavailable } from '../errors';
+
+/** The most records one transaction carries; later records wait for the next one. */
+const MAX_BATCH_RECORDS = 2_000;
+
+interface Batch {
+  messages: Message[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  // Callers await the promise themselves; this keeps an unobserved failure from
+  // being reported as an unhandled rejection.
+  promise.catch(() => undefined);
+  return { messages: [], promise, resolve, reject };
+}
+
+/** kafkajs error types that mean another producer took over the transactional id. */
+const FENCED_ERRORS = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+
+export function isFencedError(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && FENCED_ERRORS.has(type)) return true;
+    if (/fenced|epoch/i.test(current.message)) return true;
+  }
+  return false;
+}
+
+export interface PartitionWriterHooks {
+  /** Called once when a transaction fails; the writer is closed afterwards. */
+  onFailed(error: unknown, fenced: boolean): void;
+  onBatchWritten(records: number, seconds: number): void;
+}
+
+/**
+ * Appends one ledger partition's events through a transactional producer whose
+ * transactional id belongs to the partition. Opening a writer fences every
+ * earlier writer of the partition: the broker bumps the id's epoch and aborts
+ * its open transaction, so a paused former owner can never commit again.
+ *
+ * Group commit: events decided while a transaction is in flight gather in the
+ * next batch, and each batch is one transaction (send, then commit). Callers
+ * are answered when their batch's transaction has committed.
+ */
+export class PartitionWriter {
+  private readonly queue: Batch[] = [];
+  private flushing = false;
+  private failed = false;
+  /** The offset after the last record this writer committed, once it committed one. */
+  committedEnd: bigint | undefined;
+
+  private constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+    readonly partition: number,
+    private readonly hooks: PartitionWriterHooks,
+  ) {}
+
+  static async open(kafka: Kafka, topic: string, partition: number, transactionalId: string, hooks: PartitionWriterHooks): Promise<PartitionWriter> {
+    const producer = kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      transactionTimeout: 30_000,
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 },
+    });
+    await producer.connect();
+    try {
+      // The first transaction registers the transactional id with the
+      // coordinator, which fences the previous producer of this id. Aborting it
+      // sends nothing, because no partition was added.
+      const fence = await producer.transaction();
+      await fence.abort();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return new PartitionWriter(producer, topic, partition, hooks);
+  }
+
+  /** Queues events and returns a promise that settles when they are committed. */
+  append(events: LedgerEvent[]): Promise<void> {
+    if (this.failed) {
+      return Promise.reject(unavailable('the ledger writer of this partition failed; retry with the same idempotency key'));
+    }
+    let batch = this.queue.at(-1);
+    if (batch === undefined || batch.messages.length + events.length > MAX_BATCH_RECORDS) {
+      batch = newBatch();
+      this.queue.push(batch);
+    }
+    for (const event of events) {
+      batch.messages.push({
+        key: personKey(event.workspaceId, event.personId),
+        value: encodeLedgerEvent(event),
+        partition: this.partition,
+        headers: { 'vevee-type': event.type, 'vevee-version': String(event.version) },
+      });
+    }
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => void this.flush());
+    }
+    return batch.promise;
+  }
+
+  /** Waits for queued batches, then disconnects the producer. */
+  async close(): Promise<void> {
+    const last = this.queue.at(-1);
+    if (last !== undefined) await last.promise.catch(() => undefined);
+    await this.producer.disconnect();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0 && !this.failed) {
+      const batch = this.queue.shift()!;
+      const started = performance.now();
+      try {
+        const transaction = await this.producer.transaction();
+        try {
+          const metadata = await transaction.send({ topic: this.topic, acks: -1, messages: batch.messages });
+          await transaction.commit();
+          const baseOffset = metadata.find((each) => each.partition === this.partition)?.baseOffset;
+          if (baseOffset !== undefined) this.committedEnd = BigInt(baseOffset) + BigInt(batch.messages.length);
+        } catch (error) {
+          await transaction.abort().catch(() => undefined);
+          throw error;
+        }
+        batch.resolve();
+        this.hooks.onBatchWritten(batch.messages.length, (performance.now() - started) / 1000);
+      } catch (error) {
+        // A kafkajs producer whose transaction failed cannot be trusted again.
+        // Every batch still queued was decided on state that included the failed
+        // events, so it fails too, and the owner rebuilds the partition.
+        this.failed = true;
+        for (const each of [batch, ...this.queue.splice(0)]) {
+          each.reject(unavailable('the ledger append failed; retry with the same idempotency key', error));
+        }
+        this.hooks.onFailed(error, isFencedError(error));
+      }
+    }
+    this.flushing = false;
+  }
+}
