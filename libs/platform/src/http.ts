@@ -58,7 +58,7 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
         return;
       }
       // Connect enforces the same limit while reading a body without a length;
-      // this check answers a declared oversize body before reading it, with the fix.
+      // this check rejects a declared oversize body before reading it, with the fix.
       const declared = Number(request.headers['content-length'] ?? 0);
       if (declared > config.rpcMaxBodyBytes) {
         response.status(429).json({

@@ -44,7 +44,7 @@ export interface ReserveResult {
   period: string;
   resetsAt: Date;
   expiresAt: Date | undefined;
-  /** Why the reserve was denied; empty when allowed. */
+  /** The reason for a denial, or empty when allowed. */
   reason: string;
 }
 
@@ -83,7 +83,7 @@ export interface TrackResult {
   eventId: string;
 }
 
-/** What a guarded call reports after it ran. */
+/** The usage a guarded call reports after it ran. */
 export interface GuardedUsage {
   quantity: number;
   cost?: number;

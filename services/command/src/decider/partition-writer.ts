@@ -4,7 +4,7 @@ import { encodeLedgerEvent, personKey, type LedgerEvent } from '@vevee/contracts
 
 import { unavailable } from '../errors';
 
-/** The most records one transaction carries; later records wait for the next one. */
+/** The maximum number of records per transaction; later records wait for the next one. */
 const MAX_BATCH_RECORDS = 2_000;
 
 interface Batch {

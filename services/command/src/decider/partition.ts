@@ -10,7 +10,7 @@ export type PartitionStatus = 'recovering' | 'serving' | 'failed' | 'released';
 /** One owned ledger partition: its persons' state, its writer and its recovery progress. */
 export class OwnedPartition {
   status: PartitionStatus = 'recovering';
-  /** Why the partition stopped, when status is `failed`. */
+  /** The reason the partition stopped, when status is `failed`. */
   failure: string | undefined;
   readonly persons = new Map<string, PersonState>();
   readonly expiries = new ExpiryHeap();

@@ -19,19 +19,19 @@ import { OwnedPartition } from './partition';
 import { PartitionWriter } from './partition-writer';
 import { SnapshotStore } from './snapshot-store';
 
-/** The most undurable events a partition may hold before new commands are rejected as overloaded. */
+/** The maximum number of undurable events per partition; past it, new commands are rejected as overloaded. */
 const MAX_PENDING_EVENTS_PER_PARTITION = 20_000;
 const TAKEOVER_RETRY_MS = 1_000;
 export const COMMAND_GROUP = 'vevee-command';
 
-/** Where a person's commands are decided. */
+/** The replica that decides a person's commands. */
 export type PersonRoute = { kind: 'local' } | { kind: 'remote'; url: string } | { kind: 'unknown'; partition: number };
 
 /**
  * The single writer for the persons of the ledger partitions this replica
- * owns. Replicas share the partitions through a consumer group; a replica that
- * takes a partition over first fences its previous owner (see PartitionWriter),
- * then restores the latest snapshot and replays the ledger after it, and only
+ * owns. Replicas share the partitions through a consumer group. A replica that
+ * takes a partition over first fences its previous owner (see PartitionWriter).
+ * It then restores the latest snapshot, replays the ledger after it, and only
  * then serves. Commands for one partition are decided one after another on
  * in-memory state (each runs to completion on the event loop), appended in
  * transactions that group many decisions, and answered once durable.
@@ -317,7 +317,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
   private onWriterFailed(owned: OwnedPartition, error: unknown, fenced: boolean): void {
     if (this.owned.get(owned.partition) !== owned) return;
     if (fenced) {
-      // Another replica took the partition over; the group will say so too.
+      // Another replica took the partition over, and the next rebalance reports it too.
       this.log.warn({ err: error, partition: owned.partition }, 'partition writer was fenced by a newer owner; releasing the partition');
       this.release(owned.partition);
       return;

@@ -4,7 +4,7 @@ import { planAssignment } from './assignment-plan';
 
 export const ASSIGNER_NAME = 'VeveeStickyAssigner';
 
-/** What each command replica advertises in its consumer group member metadata. */
+/** The data each command replica advertises in its consumer group member metadata. */
 export interface MemberAdvert {
   /** The base URL other replicas forward requests to. */
   url: string;
@@ -23,7 +23,7 @@ export function decodeAdvert(userData: Buffer | null | undefined): MemberAdvert 
 }
 
 /**
- * A kafkajs partition assigner that keeps partitions where they are when it
+ * Creates a kafkajs partition assigner that keeps partitions where they are when it
  * can, so a replica joining or leaving moves only its share, and that carries
  * each member's RPC URL in its metadata for request forwarding.
  */
