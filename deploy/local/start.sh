@@ -27,13 +27,17 @@ mkdir -p "$VEVEE_STATE/run" "$VEVEE_STATE/logs"
 owns_kafka=false
 
 service_pid=""
+written_pid=""
 
 cleanup() {
   local status=$?
   if [[ -n "$service_pid" ]]; then
     vevee_stop_pid "$service_pid" "vevee service" 30 || status=1
   fi
-  rm -f "$service_pid_file"
+  # Only this run's pid file: a second start that fails must not orphan the first.
+  if [[ -n "$written_pid" && -f "$service_pid_file" && "$(<"$service_pid_file")" == "$written_pid" ]]; then
+    rm -f "$service_pid_file"
+  fi
   if $owns_kafka; then
     bash "$here/kafka.sh" stop || echo "stopping kafka failed" >&2
   fi
@@ -66,6 +70,7 @@ fi
 echo "starting the vevee service (Kafka $KAFKA_BROKERS; log: $service_log)" >&2
 node --import tsx services/standalone/src/main.ts >>"$service_log" 2>&1 &
 service_pid=$!
+written_pid=$service_pid
 echo "$service_pid" >"$service_pid_file"
 
 # The service creates the database, migrates it and replays the ledger before it listens.

@@ -51,6 +51,9 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
       routes: rpc.routes,
       interceptors: rpc.interceptors,
       readMaxBytes: config.rpcMaxBodyBytes,
+      // A misspelt field is an error, not a silent default, and replies carry
+      // every field, `allowed: false` included.
+      jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
     });
     server.use((request: Request, response: Response, next: NextFunction) => {
       if (!request.path.startsWith(rpc.pathPrefix)) {

@@ -91,6 +91,24 @@ export interface GuardedUsage {
   metadata?: Record<string, unknown>;
 }
 
+function invalid(field: string, message: string): VeveeError {
+  return new VeveeError('invalid_argument', `${field} ${message}`, [field]);
+}
+
+/** Checks what the wire format cannot carry, so it fails here with the field named. */
+function checkEncodable(input: { ttlSeconds?: number; metadata?: Record<string, unknown> }): void {
+  if (input.ttlSeconds !== undefined && !(Number.isInteger(input.ttlSeconds) && input.ttlSeconds >= 1)) {
+    throw invalid('ttlSeconds', 'must be a whole number of seconds, at least 1');
+  }
+  if (input.metadata !== undefined) {
+    try {
+      JSON.stringify(input.metadata);
+    } catch (error) {
+      throw invalid('metadata', `must be JSON-serializable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
 function dateOf(timestamp: Timestamp | undefined): Date | undefined {
   return timestamp === undefined ? undefined : timestampDate(timestamp);
 }
@@ -120,6 +138,7 @@ export class Vevee {
 
   /** Holds quota for a call. `allowed: false` means the person is at a limit. */
   async reserve(input: ReserveInput): Promise<ReserveResult> {
+    checkEncodable(input);
     const idempotencyKey = input.idempotencyKey ?? randomUUID();
     const reply = await this.call((signal) =>
       this.client.reserve({ ...input, idempotencyKey }, { signal, timeoutMs: this.timeoutMs }),
@@ -138,6 +157,7 @@ export class Vevee {
 
   /** Records the actual usage of a reserved call. Repeating it returns the first result. */
   async commit(input: CommitInput): Promise<CommitResult> {
+    checkEncodable(input);
     const reply = await this.call((signal) =>
       this.client.commit(
         { ...input, metadata: input.metadata as never, currency: input.currency ?? (input.cost === undefined ? '' : 'USD') },
@@ -155,6 +175,7 @@ export class Vevee {
 
   /** Records an event, and its usage when `meter` is set, without a hold. */
   async track(input: TrackInput): Promise<TrackResult> {
+    checkEncodable(input);
     const idempotencyKey = input.idempotencyKey ?? randomUUID();
     const reply = await this.call((signal) =>
       this.client.track(

@@ -23,7 +23,7 @@ const CODE_NAMES: Partial<Record<Code, VeveeErrorCode>> = {
   [Code.Internal]: 'internal',
 };
 
-const RETRIABLE: ReadonlySet<VeveeErrorCode> = new Set(['unavailable', 'resource_exhausted', 'deadline_exceeded']);
+const RETRIABLE: ReadonlySet<VeveeErrorCode> = new Set(['unavailable', 'deadline_exceeded']);
 
 /** An error from Vevee. Retrying a `retriable` one with the same idempotency key is safe. */
 export class VeveeError extends Error {

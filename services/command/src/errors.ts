@@ -18,6 +18,11 @@ export function unavailable(message: string, cause?: unknown): CommandServiceErr
   return new CommandServiceError('unavailable', message, true, { cause });
 }
 
+/**
+ * Returns the error for a full queue. It is `unavailable`, like an outage, so
+ * clients retry it with backoff; `resource_exhausted` means a request that is
+ * too large, which a retry cannot fix.
+ */
 export function overloaded(message: string): CommandServiceError {
-  return new CommandServiceError('resource_exhausted', message, true);
+  return new CommandServiceError('unavailable', message, true);
 }

@@ -125,6 +125,10 @@ describe('bad input', () => {
     { name: 'zero quantity', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 0, idempotencyKey: 'k' }), code: 'invalid_argument', field: 'quantity' },
     { name: 'non-numeric quantity', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 'lots', idempotencyKey: 'k' }), code: 'invalid_argument', field: 'quantity' },
     { name: 'unknown meter', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'images', quantity: 1, idempotencyKey: 'k' }), code: 'invalid_argument', field: 'meter' },
+    { name: 'quantity over the maximum', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1e300, idempotencyKey: 'k' }), code: 'invalid_argument', field: 'quantity' },
+    { name: 'empty person id', method: 'Reserve', body: JSON.stringify({ personId: '', meter: 'tokens', quantity: 1, idempotencyKey: 'k' }), code: 'invalid_argument', field: 'personId is required' },
+    { name: 'misspelt field', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'k', ttlSecond: 5 }), code: 'invalid_argument', field: 'ttlSecond' },
+    { name: 'commit without quantity', method: 'Commit', body: JSON.stringify({ reservationId: 'rsv_cA.x' }), code: 'invalid_argument', field: 'quantity is required' },
     { name: 'malformed reservation id', method: 'Commit', body: JSON.stringify({ reservationId: 'nope', quantity: 1 }), code: 'invalid_argument', field: 'reservationId' },
     { name: 'body over the size limit', method: 'Reserve', body: JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'x'.repeat(200_000) }), code: 'resource_exhausted', field: 'RPC_MAX_BODY_BYTES' },
   ];
@@ -152,6 +156,20 @@ describe('bad input', () => {
     const response = await postJson(stack.vevee.url, 'Reserve', JSON.stringify({ personId: 'p', meter: 'tokens', quantity: 1, idempotencyKey: 'k' }), null);
     expect(response.json.code).toBe('unauthenticated');
     expect(String(response.json.message)).toContain('Authorization');
+  });
+
+  it('denial › the JSON reply states allowed false', async () => {
+    const personId = 'json-denial';
+    await stack.sdk.reserve({ personId, meter: 'tokens', quantity: 50 });
+    const response = await postJson(stack.vevee.url, 'Reserve', JSON.stringify({ personId, meter: 'tokens', quantity: 1, idempotencyKey: 'over' }));
+    expect(response.json.allowed).toBe(false);
+    expect(response.json.reason).toBe('limit_exceeded');
+  });
+
+  it('SDK › rejects a fractional TTL before sending', async () => {
+    const error = await stack.sdk.reserve({ personId: 'p', meter: 'tokens', quantity: 1, ttlSeconds: 1.5 }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(VeveeError);
+    expect((error as VeveeError).fields).toEqual(['ttlSeconds']);
   });
 
   it('SDK › raises a VeveeError that names the field', async () => {

@@ -7,6 +7,35 @@ import { unavailable } from '../errors';
 /** The maximum number of records per transaction; later records wait for the next one. */
 const MAX_BATCH_RECORDS = 2_000;
 
+/**
+ * How long one transaction may take before its callers get `unavailable`. The
+ * kafkajs call cannot be cancelled, so the owner then replaces the writer: the
+ * new producer fences the stuck one, and the rebuilt state shows whether the
+ * transaction committed.
+ */
+const TRANSACTION_TIMEOUT_MS = 5_000;
+
+class TransactionTimeoutError extends Error {
+  constructor() {
+    super(`the ledger transaction did not finish within ${TRANSACTION_TIMEOUT_MS} ms`);
+    this.name = 'TransactionTimeoutError';
+  }
+}
+
+async function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransactionTimeoutError()), TRANSACTION_TIMEOUT_MS);
+  });
+  // The losing promise may still reject later; nobody waits for it then.
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface Batch {
   messages: Message[];
   promise: Promise<void>;
@@ -76,7 +105,7 @@ export class PartitionWriter {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       transactionTimeout: 30_000,
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 },
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
     await producer.connect();
     try {
@@ -124,21 +153,25 @@ export class PartitionWriter {
     await this.producer.disconnect();
   }
 
+  private async commitBatch(batch: Batch): Promise<void> {
+    const transaction = await this.producer.transaction();
+    try {
+      const metadata = await transaction.send({ topic: this.topic, acks: -1, messages: batch.messages });
+      await transaction.commit();
+      const baseOffset = metadata.find((each) => each.partition === this.partition)?.baseOffset;
+      if (baseOffset !== undefined) this.committedEnd = BigInt(baseOffset) + BigInt(batch.messages.length);
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
   private async flush(): Promise<void> {
     while (this.queue.length > 0 && !this.failed) {
       const batch = this.queue.shift()!;
       const started = performance.now();
       try {
-        const transaction = await this.producer.transaction();
-        try {
-          const metadata = await transaction.send({ topic: this.topic, acks: -1, messages: batch.messages });
-          await transaction.commit();
-          const baseOffset = metadata.find((each) => each.partition === this.partition)?.baseOffset;
-          if (baseOffset !== undefined) this.committedEnd = BigInt(baseOffset) + BigInt(batch.messages.length);
-        } catch (error) {
-          await transaction.abort().catch(() => undefined);
-          throw error;
-        }
+        await withTimeout(this.commitBatch(batch));
         batch.resolve();
         this.hooks.onBatchWritten(batch.messages.length, (performance.now() - started) / 1000);
       } catch (error) {

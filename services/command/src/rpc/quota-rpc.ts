@@ -90,7 +90,7 @@ export class QuotaRpc {
               workspaceId: workspaceOf(context),
               personId: personOfReservation(body.reservationId),
               reservationId: body.reservationId,
-              quantity: body.quantity,
+              quantity: body.quantity ?? 0,
               cost: body.cost,
               currency: body.currency ?? '',
               metadata: body.metadata ?? {},

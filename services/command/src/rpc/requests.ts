@@ -1,4 +1,4 @@
-import { IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
+import { IsDefined, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
 
 import { ConnectError, Code } from '@connectrpc/connect';
 
@@ -8,21 +8,25 @@ const METER = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 const CURRENCY = /^[A-Z]{3}$/;
 const FINITE = { allowNaN: false, allowInfinity: false };
+/** The largest quantity or cost accepted: sums of such values stay exact in a double. */
+export const MAX_AMOUNT = 1e15;
 
 export class ReserveRequestBody {
-  @IsString()
-  @IsNotEmpty({ message: 'personId is required: send the id of the person the call is for' })
-  @MaxLength(256)
+  // class-validator runs the decorators from the bottom up and stops at the first failure.
   @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
+  @MaxLength(256)
+  @IsNotEmpty({ message: 'personId is required: send the id of the person the call is for' })
+  @IsString()
   personId = '';
 
-  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
-  @MaxLength(64)
   @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
+  @MaxLength(64)
+  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
   meter = '';
 
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
   @IsPositive({ message: 'quantity must be greater than 0' })
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
   quantity = 0;
 
   @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per call and reuse it when retrying' })
@@ -41,12 +45,15 @@ export class CommitRequestBody {
   @MaxLength(512)
   reservationId = '';
 
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
   @Min(0, { message: 'quantity must be 0 or greater' })
-  quantity = 0;
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsDefined({ message: 'quantity is required: send the quantity the call actually used, 0 if none' })
+  quantity: number | undefined = undefined;
 
-  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @Max(MAX_AMOUNT, { message: `cost must be at most ${MAX_AMOUNT}` })
   @Min(0, { message: 'cost must be 0 or greater' })
+  @IsNumber(FINITE, { message: 'cost must be a finite number' })
   cost = 0;
 
   @IsOptional()
@@ -73,15 +80,15 @@ export class ReleaseRequestBody {
 }
 
 export class TrackRequestBody {
-  @IsString()
-  @IsNotEmpty({ message: 'personId is required: send the id of the person the event is for' })
-  @MaxLength(256)
   @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
+  @MaxLength(256)
+  @IsNotEmpty({ message: 'personId is required: send the id of the person the event is for' })
+  @IsString()
   personId = '';
 
-  @IsNotEmpty({ message: 'eventType is required, for example "chat.completion"' })
-  @MaxLength(128)
   @Matches(EVENT_TYPE, { message: 'eventType must start with a letter and contain only letters, digits, ".", ":", "_" and "-"' })
+  @MaxLength(128)
+  @IsNotEmpty({ message: 'eventType is required, for example "chat.completion"' })
   eventType = '';
 
   @IsOptional()
@@ -89,12 +96,14 @@ export class TrackRequestBody {
   @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
   meter: string | undefined = undefined;
 
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
   @Min(0, { message: 'quantity must be 0 or greater' })
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
   quantity = 0;
 
-  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @Max(MAX_AMOUNT, { message: `cost must be at most ${MAX_AMOUNT}` })
   @Min(0, { message: 'cost must be 0 or greater' })
+  @IsNumber(FINITE, { message: 'cost must be a finite number' })
   cost = 0;
 
   @IsOptional()

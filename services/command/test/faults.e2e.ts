@@ -1,0 +1,191 @@
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { uniqueName, testRunDir, waitFor } from '@vevee/testing';
+
+import { countsOf, foldWholeLedger, type LedgerFold } from './ledger-fold';
+import { ErrorTally, runReserveCommitLoad, type CycleRecord } from './load';
+import { LocalBroker } from './local-broker';
+import { RunningProjectors, dayCounters } from './projectors';
+import {
+  LEDGER_PARTITIONS,
+  OWNED_PARTITIONS,
+  TEST_METER,
+  TEST_WORKSPACE,
+  createReplicaCluster,
+  partitionOf,
+  waitForSplit,
+  type ReplicaCluster,
+} from './replica-harness';
+
+/** High enough that no person reaches it, so every cycle of the load stays meaningful. */
+const DAY_LIMIT = 1_000_000;
+/** Every fifth cycle asks for more than the limit, so the ledger holds denials too. */
+const reserveQuantity = (cycle: number) => (cycle % 5 === 4 ? DAY_LIMIT + 1 : 20);
+/** How long one call may keep failing with retriable errors: longer than moving a partition (about the session timeout) or restarting the broker. */
+const CALL_TIMEOUT_MS = 45_000;
+
+/**
+ * Lists every way the ledger differs from what the clients were told: each
+ * answered reserve has exactly its decision in the ledger, each commit its
+ * quantity, and the ledger holds no decision that no client received.
+ */
+function differencesFromClients(fold: LedgerFold, records: CycleRecord[]): string[] {
+  const differences: string[] = [];
+  for (const record of records) {
+    const decision = fold.decisions.get(record.idempotencyKey);
+    if (decision === undefined) {
+      differences.push(`${record.idempotencyKey}: answered ${record.allowed ? 'allowed' : 'denied'} but no decision in the ledger`);
+      continue;
+    }
+    if (record.allowed !== (decision.type === 'QuotaReserved')) {
+      differences.push(`${record.idempotencyKey}: answered ${record.allowed ? 'allowed' : 'denied'} but the ledger holds ${decision.type}`);
+      continue;
+    }
+    if (!record.allowed || decision.type !== 'QuotaReserved') continue;
+    if (decision.reservationId !== record.reservationId) {
+      differences.push(`${record.idempotencyKey}: answered reservation ${record.reservationId} but the ledger holds ${decision.reservationId}`);
+    }
+    const commit = fold.commits.get(record.reservationId);
+    if (commit?.quantity !== record.committed) {
+      differences.push(`${record.reservationId}: committed ${record.committed} but the ledger holds ${commit === undefined ? 'no commit' : commit.quantity}`);
+    }
+  }
+  const answered = new Set(records.map((record) => record.idempotencyKey));
+  for (const key of fold.decisions.keys()) {
+    if (!answered.has(key)) differences.push(`${key}: decided in the ledger but never answered to a client`);
+  }
+  return differences;
+}
+
+function expectLedgerMatchesClients(fold: LedgerFold, records: CycleRecord[]): void {
+  expect(fold.repeatedKeys).toEqual([]);
+  expect(fold.repeatedCommits).toEqual([]);
+  expect(differencesFromClients(fold, records)).toEqual([]);
+  expect(fold.decisions.size).toBe(records.length);
+}
+
+/** Counts cycles and remembers when each person's latest cycle was answered. */
+class Progress {
+  cycles = 0;
+  readonly lastAnswer = new Map<string, number>();
+
+  record = (record: CycleRecord): void => {
+    this.cycles += 1;
+    this.lastAnswer.set(record.personId, record.answeredAt);
+  };
+
+  /** True when every person had a cycle answered after `since`. */
+  everyoneAnsweredAfter(persons: string[], since: number): boolean {
+    return persons.every((personId) => (this.lastAnswer.get(personId) ?? 0) > since);
+  }
+}
+
+describe('command replicas › faults under load', () => {
+  let cluster: ReplicaCluster | undefined;
+  let projectors: RunningProjectors | undefined;
+  let broker: LocalBroker | undefined;
+
+  afterEach(async () => {
+    await projectors?.close();
+    projectors = undefined;
+    await cluster?.close();
+    cluster = undefined;
+    await broker?.stop();
+    broker = undefined;
+  });
+
+  it('loses no accepted reservation when an owner is killed', async () => {
+    cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT });
+    const [survivor, victim] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
+    const split = await waitForSplit(survivor, victim);
+    const persons = Array.from({ length: 50 }, (_, index) => `load-${index}`);
+    const victimPersons = persons.filter((personId) => split.b.includes(partitionOf(personId)));
+    expect(victimPersons.length).toBeGreaterThan(0);
+
+    const errors = new ErrorTally();
+    const progress = new Progress();
+    let stop = false;
+    const load = runReserveCommitLoad({
+      sdk: cluster.sdk(survivor, { maxRetries: 0 }),
+      persons,
+      meter: TEST_METER,
+      reserveQuantity,
+      errors,
+      callTimeoutMs: CALL_TIMEOUT_MS,
+      shouldStop: () => stop,
+      onCycle: progress.record,
+    });
+    // A failed load ends the test at once instead of at the waits' timeouts.
+    load.catch(() => {
+      stop = true;
+    });
+
+    await waitFor('200 cycles before the kill', () => progress.cycles >= 200 || stop, { timeoutMs: 30_000 });
+    await victim.kill();
+    const killedAt = Date.now();
+    await waitFor('the survivor to own all 12 partitions', async () => (await survivor.metric(OWNED_PARTITIONS)) === LEDGER_PARTITIONS || stop, { timeoutMs: 30_000 });
+    await waitFor('every person of the killed replica to be served again', () => progress.everyoneAnsweredAfter(victimPersons, killedAt) || stop, { timeoutMs: CALL_TIMEOUT_MS });
+    const cyclesAfterTakeover = progress.cycles;
+    await waitFor('200 more cycles on the survivor', () => progress.cycles >= cyclesAfterTakeover + 200 || stop, { timeoutMs: 30_000 });
+    stop = true;
+    const records = await load;
+
+    expect(await survivor.metric(OWNED_PARTITIONS)).toBe(LEDGER_PARTITIONS);
+    expect(errors.count('unavailable')).toBeGreaterThan(0);
+    expect(records.filter((record) => record.allowed && record.committed === undefined)).toEqual([]);
+    const fold = await foldWholeLedger(cluster.kafka, cluster.topic);
+    expectLedgerMatchesClients(fold, records);
+
+    projectors = await RunningProjectors.start(cluster.config, cluster.logger);
+    await projectors.waitForFold(cluster.pool, fold, TEST_WORKSPACE);
+    const counters = await dayCounters(cluster.pool, TEST_WORKSPACE, TEST_METER);
+    for (const personId of persons) {
+      const expected = fold.persons.get(personId);
+      expect(counters.get(personId), personId).toEqual({ used: expected?.committedQuantity ?? 0, reserved: 0 });
+    }
+    expect(await projectors.countsByType(TEST_WORKSPACE)).toEqual(countsOf(fold));
+  });
+
+  it('recovers from a broker restart under load', async () => {
+    broker = await LocalBroker.create(path.join(testRunDir(), uniqueName('broker')));
+    await broker.start();
+    cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT, env: { KAFKA_BROKERS: broker.address } });
+    const replica = await cluster.start('replica');
+    const persons = Array.from({ length: 20 }, (_, index) => `restart-${index}`);
+
+    const errors = new ErrorTally();
+    const progress = new Progress();
+    let stop = false;
+    const load = runReserveCommitLoad({
+      sdk: cluster.sdk(replica, { maxRetries: 0 }),
+      persons,
+      meter: TEST_METER,
+      reserveQuantity,
+      errors,
+      callTimeoutMs: CALL_TIMEOUT_MS,
+      shouldStop: () => stop,
+      onCycle: progress.record,
+    });
+    load.catch(() => {
+      stop = true;
+    });
+
+    await waitFor('200 cycles before the restart', () => progress.cycles >= 200 || stop, { timeoutMs: 30_000 });
+    await broker.stop();
+    await waitFor('callers to see the outage', () => errors.count('unavailable') > 0 || stop, { timeoutMs: 30_000 });
+    await broker.start();
+    const restartedAt = Date.now();
+    await waitFor('every person to be served after the restart', () => progress.everyoneAnsweredAfter(persons, restartedAt) || stop, { timeoutMs: CALL_TIMEOUT_MS });
+    const cyclesAfterRestart = progress.cycles;
+    await waitFor('200 more cycles after the restart', () => progress.cycles >= cyclesAfterRestart + 200 || stop, { timeoutMs: 30_000 });
+    stop = true;
+    const records = await load;
+
+    expect(errors.count('unavailable')).toBeGreaterThan(0);
+    expect(records.filter((record) => record.allowed && record.committed === undefined)).toEqual([]);
+    const fold = await foldWholeLedger(cluster.kafka, cluster.topic);
+    expectLedgerMatchesClients(fold, records);
+  });
+});

@@ -1,0 +1,153 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { VeveeError, type ReserveResult, type Vevee } from '@vevee/sdk';
+import { waitFor } from '@vevee/testing';
+
+import { foldWholeLedger } from './ledger-fold';
+import { LEDGER_PARTITIONS, OWNED_PARTITIONS, TEST_METER, createReplicaCluster, partitionOf, personsIn, waitForSplit, type ReplicaCluster } from './replica-harness';
+import type { ReplicaProcess } from './replica-process';
+
+const FORWARDED = 'vevee_decider_forwarded_total';
+
+describe('command replicas › two replicas share the ledger', () => {
+  const DAY_LIMIT = 100;
+  let cluster: ReplicaCluster;
+  let a: ReplicaProcess;
+  let b: ReplicaProcess;
+  let split: { a: number[]; b: number[] };
+
+  beforeAll(async () => {
+    cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT });
+    [a, b] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
+    split = await waitForSplit(a, b);
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('splits the partitions and spreads persons over both', async () => {
+    expect(split.a.length).toBeGreaterThan(0);
+    expect(split.b.length).toBeGreaterThan(0);
+    expect(split.a.length + split.b.length).toBe(LEDGER_PARTITIONS);
+    expect(split.a.filter((partition) => split.b.includes(partition))).toEqual([]);
+
+    const persons = Array.from({ length: 40 }, (_, index) => `spread-${index}`);
+    const onA = persons.filter((personId) => split.a.includes(partitionOf(personId)));
+    const onB = persons.filter((personId) => split.b.includes(partitionOf(personId)));
+    expect(onA.length).toBeGreaterThan(0);
+    expect(onB.length).toBeGreaterThan(0);
+  });
+
+  it('forwards requests for persons owned by the other replica', async () => {
+    const sdkA = cluster.sdk(a);
+    const persons = personsIn(split.b, 5, 'forwarded');
+    const forwardedBefore = await a.metric(FORWARDED, { outcome: 'ok' });
+
+    for (const personId of persons) {
+      const held = await sdkA.reserve({ personId, meter: TEST_METER, quantity: 7 });
+      expect(held).toMatchObject({ allowed: true, remaining: DAY_LIMIT - 7, limit: DAY_LIMIT, period: 'day' });
+      const committed = await sdkA.commit({ reservationId: held.reservationId, quantity: 5 });
+      expect(committed).toMatchObject({ reservationId: held.reservationId, quantity: 5, overage: 0 });
+      const over = await sdkA.reserve({ personId, meter: TEST_METER, quantity: DAY_LIMIT - 4 });
+      expect(over).toMatchObject({ allowed: false, remaining: DAY_LIMIT - 5, reason: 'limit_exceeded' });
+    }
+
+    const forwardedAfter = await a.metric(FORWARDED, { outcome: 'ok' });
+    expect(forwardedAfter - forwardedBefore).toBeGreaterThanOrEqual(persons.length * 3);
+    expect(await b.metric(FORWARDED)).toBe(0);
+  });
+
+  it('allows exactly the limit for 1,000 parallel reserves through both', async () => {
+    const personId = 'burst-person';
+    const sdkA = cluster.sdk(a);
+    const sdkB = cluster.sdk(b);
+    const replies = await Promise.all(
+      Array.from({ length: 1_000 }, (_, index) => (index % 2 === 0 ? sdkA : sdkB).reserve({ personId, meter: TEST_METER, quantity: 1 })),
+    );
+
+    const allowed = replies.filter((reply) => reply.allowed);
+    const denied = replies.filter((reply) => !reply.allowed);
+    expect(allowed).toHaveLength(DAY_LIMIT);
+    expect(denied).toHaveLength(1_000 - DAY_LIMIT);
+    expect(new Set(allowed.map((reply) => reply.reservationId)).size).toBe(DAY_LIMIT);
+    expect(denied.every((reply) => reply.reason === 'limit_exceeded' && reply.remaining === 0)).toBe(true);
+
+    const fold = await foldWholeLedger(cluster.kafka, cluster.topic);
+    const person = fold.persons.get(personId);
+    expect(person?.counts.QuotaReserved).toBe(DAY_LIMIT);
+    expect(person?.counts.QuotaDenied).toBe(1_000 - DAY_LIMIT);
+    expect(fold.repeatedKeys).toEqual([]);
+  });
+});
+
+/** What one reserve sent straight at the paused replica returned. */
+type StaleReply = { kind: 'reply'; reply: ReserveResult } | { kind: 'error'; code: string };
+
+async function reserveOutcome(sdk: Vevee, personId: string, idempotencyKey: string): Promise<StaleReply> {
+  try {
+    return { kind: 'reply', reply: await sdk.reserve({ personId, meter: TEST_METER, quantity: 1, idempotencyKey }) };
+  } catch (error) {
+    return { kind: 'error', code: VeveeError.from(error).code };
+  }
+}
+
+describe('command replicas › a paused owner is fenced', () => {
+  const DAY_LIMIT = 20;
+  let cluster: ReplicaCluster | undefined;
+
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  it('accepts no decision of the owner after it resumes', async () => {
+    cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT });
+    const [a, b] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
+    const split = await waitForSplit(a, b);
+    const [personId] = personsIn(split.b, 1, 'paused');
+    const sdkA = cluster.sdk(a, { maxRetries: 0 });
+    const sdkB = cluster.sdk(b, { maxRetries: 0 });
+
+    // B decides for the person once, so it holds state and a writer that has committed.
+    const first = await cluster.sdk(b).reserve({ personId: personId!, meter: TEST_METER, quantity: 1 });
+    expect(first.allowed).toBe(true);
+
+    b.signal('SIGSTOP');
+    await waitFor('replica A to own all 12 partitions', async () => (await a.metric(OWNED_PARTITIONS)) === LEDGER_PARTITIONS || undefined, { timeoutMs: 30_000 });
+    const probe = await waitFor(
+      'replica A to serve the paused replica\'s person',
+      () => sdkA.reserve({ personId: personId!, meter: TEST_METER, quantity: 1, idempotencyKey: 'probe' }).catch(() => undefined),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(probe).toMatchObject({ allowed: true, remaining: DAY_LIMIT - 2 });
+    const rest = await sdkA.reserve({ personId: personId!, meter: TEST_METER, quantity: DAY_LIMIT - 2, idempotencyKey: 'rest' });
+    expect(rest).toMatchObject({ allowed: true, remaining: 0 });
+
+    b.signal('SIGCONT');
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, index) => reserveOutcome(sdkB, personId!, `stale-${index}`)));
+
+    const allowed = outcomes.filter((outcome) => outcome.kind === 'reply' && outcome.reply.allowed);
+    expect(allowed).toEqual([]);
+    const fold = await foldWholeLedger(cluster.kafka, cluster.topic);
+    expect(fold.persons.get(personId!)?.reservedQuantity).toBe(DAY_LIMIT);
+    expect(fold.repeatedKeys).toEqual([]);
+
+    const released = await waitFor(
+      'replica B to log that it lost the partition',
+      () => b.logged('partition writer was fenced by a newer owner; releasing the partition').length + b.logged('partition released').length || undefined,
+      { timeoutMs: 30_000 },
+    );
+    expect(released).toBeGreaterThan(0);
+    console.log('replies of the resumed replica', JSON.stringify(tally(outcomes)));
+  });
+});
+
+function tally(outcomes: StaleReply[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const outcome of outcomes) {
+    const key = outcome.kind === 'error' ? outcome.code : outcome.reply.allowed ? 'allowed' : 'denied';
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
