@@ -20,7 +20,7 @@ import type {
 import { DomainError } from './errors';
 import { advanceTo, applyEvent } from './fold';
 import type { MeterLimits, WorkspacePlan } from './plan';
-import { counterKey, type PersonState } from './state';
+import { counterKey, roundAmount, type PersonState } from './state';
 import { windowsAt } from './windows';
 
 /** What a decision needs from outside the person's state. */
@@ -104,7 +104,7 @@ function checkLimits(state: PersonState, meter: string, limits: MeterLimits, win
     const limit = limits[window.period];
     if (limit === undefined) continue;
     const counter = state.counters.get(counterKey(meter, window));
-    const available = limit - (counter?.used ?? 0) - (counter?.reserved ?? 0);
+    const available = roundAmount(limit - (counter?.used ?? 0) - (counter?.reserved ?? 0));
     checks.push({ period: window.period, limit, available, window });
   }
   return checks.sort((a, b) => a.available - b.available);
@@ -190,7 +190,7 @@ function decideReserve(state: PersonState, command: ReserveQuotaCommand, context
         reservationId: context.newReservationId(command.personId),
         expiresAt: context.now + command.ttlSeconds * 1000,
         windows,
-        remaining: tightest.available - command.quantity,
+        remaining: roundAmount(tightest.available - command.quantity),
       }
     : { ...base, type: 'QuotaDenied', reason: 'limit_exceeded', remaining: Math.max(0, tightest.available) };
   return { events: [event], reply: reserveReplyOf(event) };

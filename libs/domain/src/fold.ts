@@ -1,6 +1,6 @@
 import type { LedgerEvent, WindowRef } from '@vevee/contracts';
 
-import { IDEMPOTENCY_RETENTION_MS, counterKey, type Counter, type Hold, type PersonState } from './state';
+import { IDEMPOTENCY_RETENTION_MS, counterKey, roundAmount, type Counter, type Hold, type PersonState } from './state';
 
 function counterFor(state: PersonState, meter: string, window: WindowRef, at: number): Counter | undefined {
   if (window.end <= at) {
@@ -26,8 +26,8 @@ function addToWindows(
   for (const window of windows) {
     const counter = counterFor(state, meter, window, at);
     if (counter !== undefined) {
-      counter.used += change.used ?? 0;
-      counter.reserved += change.reserved ?? 0;
+      counter.used = roundAmount(counter.used + (change.used ?? 0));
+      counter.reserved = roundAmount(counter.reserved + (change.reserved ?? 0));
     }
   }
 }

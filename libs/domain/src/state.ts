@@ -54,3 +54,12 @@ export function emptyPersonState(): PersonState {
 export function counterKey(meter: string, window: WindowRef): string {
   return `${meter}|${window.period}|${window.start}`;
 }
+
+/**
+ * Rounds an amount to 9 decimal places. Sums of decimal quantities such as
+ * 0.1 + 0.2 then compare equal to their exact value, so a reserve that exactly
+ * fits a limit is allowed.
+ */
+export function roundAmount(amount: number): number {
+  return Math.round(amount * 1e9) / 1e9;
+}

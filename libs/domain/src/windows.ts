@@ -60,7 +60,12 @@ function localMidnight(date: LocalDate, timeZone: string): number {
   const asUtc = Date.UTC(date.year, date.month - 1, date.day);
   // Two passes converge on the right offset across a daylight-saving change.
   const firstGuess = asUtc - zoneOffset(asUtc, timeZone);
-  return asUtc - zoneOffset(firstGuess, timeZone);
+  const secondGuess = asUtc - zoneOffset(firstGuess, timeZone);
+  // Where the clocks jump over midnight (America/Santiago, America/Havana), the
+  // second guess lands on the previous local day, and the day starts at the jump,
+  // which is the first guess.
+  const local = localParts(secondGuess, timeZone);
+  return Date.UTC(local.year, local.month - 1, local.day) >= asUtc ? secondGuess : firstGuess;
 }
 
 /** Returns the calendar window of `period` in `timeZone` that contains `at`. */

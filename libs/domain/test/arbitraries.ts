@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import type { Period, WindowRef } from '@vevee/contracts';
 
 /**
- * Generators for the decider's property tests. Quantities, limits and costs are
- * integers here, in thousandths of a unit (quantities, limits) or in cents (costs),
- * so the reference model in the spec can add them exactly; the commands get
- * `value / 1000`, which gives decimal fractions such as 0.1 and 0.3.
+ * Generators for the decider's property tests. Quantities and limits are
+ * integers in thousandths of a unit, and costs in cents, so the reference model
+ * in the spec adds them exactly. The commands get `value / 1000`, which gives
+ * decimal fractions such as 0.1 and 0.3.
  */
 export const THOUSANDTHS_PER_UNIT = 1000;
 
@@ -20,7 +20,7 @@ export const FINAL_SWEEP_DELAY_MS = 121 * 1000;
  * A stretch of about a day in one time zone, with the calendar windows that
  * cover it written out by hand. The window tables are the reference the
  * decider's windows are checked against, so they are not computed by the code
- * under test: each boundary is local midnight as printed by GNU date 9
+ * under test: each boundary is local midnight as printed by GNU date 9.1
  * (`TZ=ZONE date -u -d 'TZ="ZONE" YYYY-MM-DD 00:00'`).
  */
 export interface Scenario {
@@ -124,9 +124,18 @@ export function scenarioNamed(name: string): Scenario {
 /** Limits of one meter in thousandths; a missing period is unlimited. */
 export type LimitsInThousandths = Partial<Record<Period, number>>;
 
+/**
+ * One step of a simulation. `dt` is the milliseconds the clock moves before the
+ * command. `person`, `meter` and `pick` are indexes taken modulo the number of
+ * persons, meters and earlier candidates (reservations, keyed requests or commits).
+ */
 export type Op =
-  /** With `fillRemaining`, the quantity is what the model says is left under the tightest limit, when that is positive. */
-  | { kind: 'reserve'; dt: number; person: number; meter: number; quantity: number; fillRemaining: boolean; ttlSeconds: number }
+  /**
+   * With `fill` 'exact', the quantity is what the model computes as left under
+   * the tightest limit, and with 'over', one thousandth more. Both fall back to
+   * `quantity` when nothing is left.
+   */
+  | { kind: 'reserve'; dt: number; person: number; meter: number; quantity: number; fill: 'none' | 'exact' | 'over'; ttlSeconds: number }
   | { kind: 'commit'; dt: number; person: number; pick: number; actual: 'above' | 'equal' | 'below'; delta: number; costCents: number }
   | { kind: 'release'; dt: number; person: number; pick: number }
   | { kind: 'expire'; dt: number; person: number }
@@ -183,7 +192,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       person: personArb,
       meter: fc.nat({ max: 2 }),
       quantity: quantityArb,
-      fillRemaining: fc.boolean(),
+      fill: fc.constantFrom('none' as const, 'exact' as const, 'over' as const),
       ttlSeconds: fc.integer({ min: 1, max: 120 }),
     }),
   },
