@@ -20,7 +20,11 @@ export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: L
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
-      kafkaLogger[PINO_LEVELS[entry.level] ?? 'info']({ namespace: entry.namespace, ...fields }, message);
+      // kafkajs logs each CONCURRENT_TRANSACTIONS retry as an error, but it is
+      // the normal wait for the previous transaction's markers, and it retries.
+      const routine = (fields as { error?: unknown }).error !== undefined && /concurrent operation|CONCURRENT_TRANSACTIONS/i.test(String((fields as { error?: unknown }).error));
+      const level = routine ? 'debug' : (PINO_LEVELS[entry.level] ?? 'info');
+      kafkaLogger[level]({ namespace: entry.namespace, ...fields }, message);
     },
   });
 }

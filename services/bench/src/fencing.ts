@@ -11,9 +11,9 @@
  * Environment:
  *   KAFKA_BROKERS    comma-separated host:port list (required)
  *   BENCH_SECONDS    measured seconds per append run, default 3 (a 0.5 s warm-up comes first)
- *   BENCH_SECTIONS   comma-separated subset of append,fencing,claim,startup; default all
- *   LOG_LEVEL        level of the kafkajs log lines, default fatal, because the fencing
- *                    section provokes errors that kafkajs logs at level error
+ *   BENCH_SECTIONS   comma-separated subset of append,fencing,claim,startup, default all
+ *   LOG_LEVEL        level of the kafkajs log lines, default fatal. The fencing section
+ *                    provokes errors, and kafkajs logs those at level error.
  *
  * Every run creates its own topics (12 partitions each) and deletes them at the end.
  */
@@ -33,6 +33,15 @@ const WAIT_TIMEOUT_MS = 60_000;
 
 /** Producer retry settings of the command service's ledger writers (services/command/src/decider). */
 const PRODUCER_RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 };
+/**
+ * Producer retry settings with a short first backoff. kafkajs retries the whole send when
+ * AddPartitionsToTxn returns CONCURRENT_TRANSACTIONS, which it does when the previous
+ * transaction's commit markers are still being written. From 1% to nearly all
+ * back-to-back transactions waited for this backoff in runs of this script. With ten
+ * retries the backoffs add up to about 6.5 s, against about 3.1 s for PRODUCER_RETRY
+ * (estimates: kafkajs doubles each backoff up to maxRetryTime, with ±20% jitter).
+ */
+const FAST_PRODUCER_RETRY = { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 };
 /** Transaction timeout of the command service's partition writer, in ms. */
 const TRANSACTION_TIMEOUT_MS = 30_000;
 
@@ -79,14 +88,25 @@ function readSettings(): BenchSettings {
   return { brokers, measuredMs: seconds * 1000, sections, logLevel: logLevel as VeveeConfig['logLevel'] };
 }
 
+function printLine(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Writes a progress line on stderr, so stdout contains only the report. */
+function printProgress(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 function printTable(title: string, header: string[], rows: (string | number)[][]): void {
   const cells = [header, ...rows.map((row) => row.map(String))];
   const widths = header.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)));
   const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ');
-  console.log(`\n### ${title}\n`);
-  console.log(line(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
-  for (const row of cells.slice(1)) console.log(line(row));
+  printLine();
+  printLine(`### ${title}`);
+  printLine();
+  printLine(line(header));
+  printLine(widths.map((width) => '-'.repeat(width)).join('-|-'));
+  for (const row of cells.slice(1)) printLine(line(row));
 }
 
 function ms(value: number): string {
@@ -153,14 +173,14 @@ function idempotentProducer(kafka: Kafka): Producer {
 }
 
 /** Creates a transactional producer configured like the command service's partition writer. */
-function transactionalProducer(kafka: Kafka, transactionalId: string): Producer {
+function transactionalProducer(kafka: Kafka, transactionalId: string, retry = PRODUCER_RETRY): Producer {
   return kafka.producer({
     transactionalId,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     transactionTimeout: TRANSACTION_TIMEOUT_MS,
-    retry: PRODUCER_RETRY,
+    retry,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
 }
@@ -236,32 +256,48 @@ function recordBatch(partition: number, size: number, label = 'person'): Message
 // Section 1: append latency and throughput
 // ---------------------------------------------------------------------------
 
-interface BatchTiming {
+interface BatchOutcome {
+  records: number;
+  /** True when the batch's first request (Produce or AddPartitionsToTxn) was sent more than once. */
+  retried: boolean;
+}
+
+interface BatchTiming extends BatchOutcome {
   startedAt: number;
   endedAt: number;
-  records: number;
+}
+
+interface WriterTimings {
+  /** Batches that started after the warm-up. */
+  measured: BatchTiming[];
+  /** All batches, warm-up included, to turn request counts into requests per batch. */
+  calls: number;
 }
 
 /**
  * Calls `appendBatch` again as soon as the previous call resolves, which is how group
- * commit appends, and returns the batches that started after the warm-up.
+ * commit appends, and keeps the batches that started after the warm-up.
  */
-async function appendSequentially(appendBatch: () => Promise<number>, startAt: number, warmupEndsAt: number, stopAt: number): Promise<BatchTiming[]> {
-  const timings: BatchTiming[] = [];
+async function appendSequentially(appendBatch: () => Promise<BatchOutcome>, warmupEndsAt: number, stopAt: number): Promise<WriterTimings> {
+  const measured: BatchTiming[] = [];
+  let calls = 0;
   let now = performance.now();
   while (now < stopAt) {
-    const records = await appendBatch();
+    const outcome = await appendBatch();
     const endedAt = performance.now();
-    if (now >= warmupEndsAt && now >= startAt) timings.push({ startedAt: now, endedAt, records });
+    calls += 1;
+    if (now >= warmupEndsAt) measured.push({ ...outcome, startedAt: now, endedAt });
     now = endedAt;
   }
-  return timings;
+  return { measured, calls };
 }
 
 interface AppendResult {
   batches: number;
   p50: number;
   p99: number;
+  mean: number;
+  retriedShare: number;
   recordsPerSecond: number;
 }
 
@@ -274,112 +310,113 @@ function summarize(timings: BatchTiming[]): AppendResult {
     batches: timings.length,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
+    mean: latencies.reduce((sum, latency) => sum + latency, 0) / latencies.length,
+    retriedShare: timings.filter((timing) => timing.retried).length / timings.length,
     recordsPerSecond: records / ((lastEnd - firstStart) / 1000),
   };
 }
 
-/** One way of appending: `connect` returns one batch function per concurrent writer and a close function. */
+/** Runs one batch and reports whether the producer sent `apiName` more than once for it. */
+async function runBatch(counts: Map<string, number>, apiName: string, records: number, append: () => Promise<unknown>): Promise<BatchOutcome> {
+  const before = counts.get(apiName) ?? 0;
+  await append();
+  return { records, retried: (counts.get(apiName) ?? 0) - before > 1 };
+}
+
+interface ConnectedWriters {
+  /** One function per concurrent writer; each appends one batch. */
+  writers: (() => Promise<BatchOutcome>)[];
+  requestCounts: Map<string, number>[];
+  close: () => Promise<void>;
+}
+
+/** One way of appending batches to the topic. */
 interface AppendMode {
   name: string;
   activePartitions: number;
-  /** Number of partitions one batch writes to, so a batch holds this many times the batch size. */
+  /** Number of partitions one batch writes to, so a batch contains this many times the batch size. */
   partitionsPerBatch: number;
-  connect(kafka: Kafka, topic: string, batchSize: number, runId: string): Promise<{ writers: (() => Promise<number>)[]; requestCounts: Map<string, number>[]; close: () => Promise<void> }>;
+  connect(kafka: Kafka, topic: string, batchSize: number, runId: string): Promise<ConnectedWriters>;
 }
 
-const appendModes: AppendMode[] = [
-  {
-    name: 'idempotent send, 1 producer',
-    activePartitions: 1,
+async function closeAll(producers: Producer[]): Promise<void> {
+  await Promise.all(producers.map((producer) => producer.disconnect()));
+}
+
+/** Idempotent producers, one per partition, each sending its partition's batch with acks=-1. */
+function idempotentPerPartition(partitions: number): AppendMode {
+  return {
+    name: `idempotent send, ${partitions} producer${partitions > 1 ? 's (1 per partition)' : ''}`,
+    activePartitions: partitions,
     partitionsPerBatch: 1,
     async connect(kafka, topic, batchSize) {
-      const producer = idempotentProducer(kafka);
-      const requestCounts = countRequests(producer);
-      await producer.connect();
-      const messages = recordBatch(0, batchSize);
-      const writer = async () => {
-        await producer.send({ topic, acks: -1, messages });
-        return messages.length;
-      };
-      return { writers: [writer], requestCounts: [requestCounts], close: () => producer.disconnect() };
-    },
-  },
-  {
-    name: 'transaction begin/send/commit, 1 producer',
-    activePartitions: 1,
-    partitionsPerBatch: 1,
-    async connect(kafka, topic, batchSize, runId) {
-      const producer = transactionalProducer(kafka, `${transactionalIdFor(topic, 0)}-${runId}`);
-      await producer.connect();
-      await fence(producer);
-      const requestCounts = countRequests(producer);
-      const messages = recordBatch(0, batchSize);
-      const writer = async () => {
-        const transaction = await producer.transaction();
-        await transaction.send({ topic, acks: -1, messages });
-        await transaction.commit();
-        return messages.length;
-      };
-      return { writers: [writer], requestCounts: [requestCounts], close: () => producer.disconnect() };
-    },
-  },
-  {
-    name: 'idempotent send, 1 shared producer, 1 request spans 12 partitions',
-    activePartitions: PARTITIONS,
-    partitionsPerBatch: PARTITIONS,
-    async connect(kafka, topic, batchSize) {
-      const producer = idempotentProducer(kafka);
-      const requestCounts = countRequests(producer);
-      await producer.connect();
-      const messages = Array.from({ length: PARTITIONS }, (_, partition) => recordBatch(partition, batchSize)).flat();
-      const writer = async () => {
-        await producer.send({ topic, acks: -1, messages });
-        return messages.length;
-      };
-      return { writers: [writer], requestCounts: [requestCounts], close: () => producer.disconnect() };
-    },
-  },
-  {
-    name: 'idempotent send, 12 producers (1 per partition)',
-    activePartitions: PARTITIONS,
-    partitionsPerBatch: 1,
-    async connect(kafka, topic, batchSize) {
-      const producers = Array.from({ length: PARTITIONS }, () => idempotentProducer(kafka));
+      const producers = Array.from({ length: partitions }, () => idempotentProducer(kafka));
       const requestCounts = producers.map(countRequests);
       await Promise.all(producers.map((producer) => producer.connect()));
       const writers = producers.map((producer, partition) => {
         const messages = recordBatch(partition, batchSize);
-        return async () => {
-          await producer.send({ topic, acks: -1, messages });
-          return messages.length;
-        };
+        const counts = requestCounts[partition]!;
+        return () => runBatch(counts, 'Produce', messages.length, () => producer.send({ topic, acks: -1, messages }));
       });
-      return { writers, requestCounts, close: async () => void (await Promise.all(producers.map((producer) => producer.disconnect()))) };
+      return { writers, requestCounts, close: () => closeAll(producers) };
     },
+  };
+}
+
+/** One idempotent producer whose every request carries a batch for each of the 12 partitions. */
+const idempotentShared: AppendMode = {
+  name: `idempotent send, 1 shared producer, 1 request spans ${PARTITIONS} partitions`,
+  activePartitions: PARTITIONS,
+  partitionsPerBatch: PARTITIONS,
+  async connect(kafka, topic, batchSize) {
+    const producer = idempotentProducer(kafka);
+    const requestCounts = countRequests(producer);
+    await producer.connect();
+    const messages = Array.from({ length: PARTITIONS }, (_, partition) => recordBatch(partition, batchSize)).flat();
+    const writer = () => runBatch(requestCounts, 'Produce', messages.length, () => producer.send({ topic, acks: -1, messages }));
+    return { writers: [writer], requestCounts: [requestCounts], close: () => closeAll([producer]) };
   },
-  {
-    name: 'transaction begin/send/commit, 12 producers (1 per partition)',
-    activePartitions: PARTITIONS,
+};
+
+/** Transactional producers, one per partition, each appending one transaction per batch. */
+function transactionalPerPartition(partitions: number, retry: typeof PRODUCER_RETRY): AppendMode {
+  const retryLabel = `retry initialRetryTime ${retry.initialRetryTime} ms`;
+  return {
+    name: `transaction begin/send/commit, ${partitions} producer${partitions > 1 ? 's (1 per partition)' : ''}, ${retryLabel}`,
+    activePartitions: partitions,
     partitionsPerBatch: 1,
     async connect(kafka, topic, batchSize, runId) {
-      const producers = Array.from({ length: PARTITIONS }, (_, partition) => transactionalProducer(kafka, `${transactionalIdFor(topic, partition)}-${runId}`));
-      await Promise.all(producers.map(async (producer) => {
-        await producer.connect();
-        await fence(producer);
-      }));
+      const producers = Array.from({ length: partitions }, (_, partition) => transactionalProducer(kafka, `${transactionalIdFor(topic, partition)}-${runId}`, retry));
+      await Promise.all(
+        producers.map(async (producer) => {
+          await producer.connect();
+          await fence(producer);
+        }),
+      );
       const requestCounts = producers.map(countRequests);
       const writers = producers.map((producer, partition) => {
         const messages = recordBatch(partition, batchSize);
-        return async () => {
-          const transaction = await producer.transaction();
-          await transaction.send({ topic, acks: -1, messages });
-          await transaction.commit();
-          return messages.length;
-        };
+        const counts = requestCounts[partition]!;
+        return () =>
+          runBatch(counts, 'AddPartitionsToTxn', messages.length, async () => {
+            const transaction = await producer.transaction();
+            await transaction.send({ topic, acks: -1, messages });
+            await transaction.commit();
+          });
       });
-      return { writers, requestCounts, close: async () => void (await Promise.all(producers.map((producer) => producer.disconnect()))) };
+      return { writers, requestCounts, close: () => closeAll(producers) };
     },
-  },
+  };
+}
+
+const appendModes: AppendMode[] = [
+  idempotentPerPartition(1),
+  transactionalPerPartition(1, PRODUCER_RETRY),
+  transactionalPerPartition(1, FAST_PRODUCER_RETRY),
+  idempotentShared,
+  idempotentPerPartition(PARTITIONS),
+  transactionalPerPartition(PARTITIONS, PRODUCER_RETRY),
+  transactionalPerPartition(PARTITIONS, FAST_PRODUCER_RETRY),
 ];
 
 function mergeCounts(countsList: Map<string, number>[]): Map<string, number> {
@@ -397,15 +434,24 @@ async function measureAppends(kafka: Kafka, settings: BenchSettings, topic: stri
       const runId = randomUUID().slice(0, 8);
       const { writers, requestCounts, close } = await mode.connect(kafka, topic, batchSize, runId);
       try {
-        const startAt = performance.now();
-        const warmupEndsAt = startAt + WARMUP_MS;
+        const warmupEndsAt = performance.now() + WARMUP_MS;
         const stopAt = warmupEndsAt + settings.measuredMs;
-        const perWriter = await Promise.all(writers.map((writer) => appendSequentially(writer, startAt, warmupEndsAt, stopAt)));
-        const result = summarize(perWriter.flat());
-        const allBatches = perWriter.reduce((sum, timings) => sum + timings.length, 0);
-        const requestsPerBatch = formatCounts(mergeCounts(requestCounts), allBatches);
-        rows.push([mode.name, mode.activePartitions, batchSize * mode.partitionsPerBatch, result.batches, ms(result.p50), ms(result.p99), Math.round(result.recordsPerSecond), requestsPerBatch]);
-        console.error(`append: ${mode.name}, batch ${batchSize}: p50 ${ms(result.p50)} ms, ${Math.round(result.recordsPerSecond)} records/s`);
+        const perWriter = await Promise.all(writers.map((writer) => appendSequentially(writer, warmupEndsAt, stopAt)));
+        const result = summarize(perWriter.flatMap((timings) => timings.measured));
+        const calls = perWriter.reduce((sum, timings) => sum + timings.calls, 0);
+        rows.push([
+          mode.name,
+          mode.activePartitions,
+          batchSize * mode.partitionsPerBatch,
+          result.batches,
+          ms(result.p50),
+          ms(result.p99),
+          ms(result.mean),
+          `${Math.round(result.retriedShare * 100)}%`,
+          Math.round(result.recordsPerSecond),
+          formatCounts(mergeCounts(requestCounts), calls),
+        ]);
+        printProgress(`append: ${mode.name}, batch ${batchSize}: p50 ${ms(result.p50)} ms, ${Math.round(result.recordsPerSecond)} records/s`);
       } finally {
         await close();
       }
@@ -413,7 +459,7 @@ async function measureAppends(kafka: Kafka, settings: BenchSettings, topic: stri
   }
   printTable(
     `Append latency per batch (sequential batches per producer, acks=-1, ${RECORD_BYTES}-byte records, ${settings.measuredMs / 1000} s after ${WARMUP_MS} ms warm-up)`,
-    ['mode', 'active partitions', 'records per batch', 'batches', 'p50 ms', 'p99 ms', 'records/s (all partitions)', 'requests per batch (incl. warm-up)'],
+    ['mode', 'active partitions', 'records per batch', 'batches', 'p50 ms', 'p99 ms', 'mean ms', 'batches retried', 'records/s (all partitions)', 'requests per batch'],
     rows,
   );
 }
@@ -459,8 +505,9 @@ interface FencingFindings {
   rows: string[][];
 }
 
-/** Old owner idle (no open transaction) when the new owner fences. */
+/** Old owner idle (no open transaction, last commit 1 s ago) when the new owner fences. */
 async function fenceIdleOwner(kafka: Kafka, topic: string, findings: FencingFindings): Promise<void> {
+  const situation = 'old owner idle for 1 s';
   const partition = 0;
   const transactionalId = transactionalIdFor(topic, partition);
   const oldOwner = transactionalProducer(kafka, transactionalId);
@@ -472,28 +519,51 @@ async function fenceIdleOwner(kafka: Kafka, topic: string, findings: FencingFind
   const connectStarted = performance.now();
   await newOwner.connect();
   const connectMs = performance.now() - connectStarted;
-  findings.rows.push(['idle old owner', 'new owner connect() alone', `${ms(connectMs)} ms`]);
+  findings.rows.push([situation, 'new owner connect() alone', `${ms(connectMs)} ms; requests: ${formatCounts(newOwnerRequests)}`]);
+  newOwnerRequests.clear();
 
   // connect() sends only a non-transactional InitProducerId, so the old owner is not fenced yet.
-  findings.rows.push(['idle old owner', 'old owner commits after new owner connect(), before its first transaction()', await outcomeOf(() => commitOneRecord(oldOwner, topic, partition, 'idle-old-after-connect'))]);
+  findings.rows.push([situation, 'old owner commits after new owner connect(), before its first transaction()', await outcomeOf(() => commitOneRecord(oldOwner, topic, partition, 'idle-old-after-connect'))]);
 
+  // The idle time lets the coordinator finish writing the commit markers of that commit.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
   const fenceStarted = performance.now();
   await fence(newOwner);
   const fenceMs = performance.now() - fenceStarted;
-  findings.rows.push(['idle old owner', 'new owner transaction()+abort() (the fence)', `${ms(fenceMs)} ms; requests: ${formatCounts(newOwnerRequests)}`]);
+  findings.rows.push([situation, 'new owner transaction()+abort() (the fence)', `${ms(fenceMs)} ms; requests: ${formatCounts(newOwnerRequests)}`]);
 
   let staleTransaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
-  findings.rows.push(['idle old owner', 'old owner transaction()', await outcomeOf(async () => (staleTransaction = await oldOwner.transaction()))]);
+  findings.rows.push([situation, 'old owner transaction()', await outcomeOf(async () => (staleTransaction = await oldOwner.transaction()))]);
   if (staleTransaction !== undefined) {
     const transaction = staleTransaction;
-    findings.rows.push(['idle old owner', 'old owner send() in that transaction', await outcomeOf(() => transaction.send({ topic, acks: -1, messages: [{ key: 'fencing', value: 'idle-old-after-fence', partition }] }))]);
-    findings.rows.push(['idle old owner', 'old owner commit() after the failed send', await outcomeOf(() => transaction.commit())]);
+    findings.rows.push([situation, 'old owner send() in that transaction', await outcomeOf(() => transaction.send({ topic, acks: -1, messages: [{ key: 'fencing', value: 'idle-old-after-fence', partition }] }))]);
+    findings.rows.push([situation, 'old owner commit() after the failed send', await outcomeOf(() => transaction.commit())]);
   }
-  findings.rows.push(['idle old owner', 'old owner transaction() again', await outcomeOf(() => commitOneRecord(oldOwner, topic, partition, 'idle-old-again'))]);
+  findings.rows.push([situation, 'old owner transaction()+send()+commit() again', await outcomeOf(() => commitOneRecord(oldOwner, topic, partition, 'idle-old-again'))]);
 
   await commitOneRecord(newOwner, topic, partition, 'idle-new-after-fence');
   const committed = await readPartitionValues(kafka, topic, partition, 'idle-new-after-fence', false);
-  findings.rows.push(['idle old owner', 'read_committed reader of the partition sees', committed.join(', ')]);
+  findings.rows.push([situation, 'read_committed reader of the partition sees', committed.join(', ')]);
+
+  await oldOwner.disconnect();
+  await newOwner.disconnect();
+}
+
+/** Old owner committed a transaction a moment before the new owner fences. */
+async function fenceOwnerThatJustCommitted(kafka: Kafka, topic: string, findings: FencingFindings): Promise<void> {
+  const situation = 'old owner committed just before';
+  const partition = 3;
+  const transactionalId = transactionalIdFor(topic, partition);
+  const oldOwner = transactionalProducer(kafka, transactionalId);
+  const newOwner = transactionalProducer(kafka, transactionalId);
+  await oldOwner.connect();
+  await newOwner.connect();
+  const newOwnerRequests = countRequests(newOwner);
+
+  await commitOneRecord(oldOwner, topic, partition, 'recent-old-committed');
+  const started = performance.now();
+  await fence(newOwner);
+  findings.rows.push([situation, 'new owner transaction()+abort() (the fence)', `${ms(performance.now() - started)} ms; requests: ${formatCounts(newOwnerRequests)}`]);
 
   await oldOwner.disconnect();
   await newOwner.disconnect();
@@ -514,10 +584,11 @@ async function fenceOwnerWithOpenTransaction(kafka: Kafka, topic: string, findin
   const newOwnerRequests = countRequests(newOwner);
   const started = performance.now();
   await newOwner.connect();
-  const connectMs = performance.now() - started;
+  const connected = performance.now();
+  newOwnerRequests.clear();
   await fence(newOwner);
-  const totalMs = performance.now() - started;
-  findings.rows.push(['old owner with open transaction', 'new owner connect() + transaction()+abort()', `${ms(totalMs)} ms (connect ${ms(connectMs)} ms); requests: ${formatCounts(newOwnerRequests)}`]);
+  const fenced = performance.now();
+  findings.rows.push(['old owner with open transaction', 'new owner transaction()+abort() (the fence)', `${ms(fenced - connected)} ms after connect() took ${ms(connected - started)} ms; requests: ${formatCounts(newOwnerRequests)}`]);
 
   findings.rows.push(['old owner with open transaction', 'old owner send() in its open transaction', await outcomeOf(() => openTransaction.send({ topic, acks: -1, messages: [{ key: 'fencing', value: 'open-old-after-fence', partition }] }))]);
   findings.rows.push(['old owner with open transaction', 'old owner commit()', await outcomeOf(() => openTransaction.commit())]);
@@ -569,6 +640,7 @@ async function replaceStuckProducer(kafka: Kafka, topic: string, findings: Fenci
 async function measureFencing(kafka: Kafka, topic: string): Promise<void> {
   const findings: FencingFindings = { rows: [] };
   await fenceIdleOwner(kafka, topic, findings);
+  await fenceOwnerThatJustCommitted(kafka, topic, findings);
   await fenceOwnerWithOpenTransaction(kafka, topic, findings);
   await replaceStuckProducer(kafka, topic, findings);
   printTable('Fencing with transactions: one transactional id per partition', ['situation', 'step', 'result'], findings.rows);
@@ -654,66 +726,93 @@ async function fillPartition(producer: Producer, topic: string, partition: numbe
   }
 }
 
-async function measureClaimReadBack(kafka: Kafka, producer: Producer, topic: string, rows: (string | number)[][]): Promise<void> {
-  const partition = 0;
-  await fillPartition(producer, topic, partition, Math.max(...READ_BACK_RECORDS));
-  let generation = 1;
+/** A generation number for each marker, increasing within the run. */
+let lastGeneration = 0;
 
-  // A new owner that starts a consumer in a fresh group, then seeks to its snapshot offset.
-  for (const tail of READ_BACK_RECORDS) {
-    const fresh: number[] = [];
-    const breakdown: string[] = [];
-    for (let trial = 0; trial < 3; trial += 1) {
-      const markerOffset = await appendMarker(producer, topic, partition, (generation += 1));
-      const started = performance.now();
-      const reader = await startReader(kafka, topic, partition, { maxWaitTimeInMs: 5_000 });
+async function measureMarkerAppend(producer: Producer, topic: string, partition: number): Promise<(string | number)[]> {
+  const durations: number[] = [];
+  for (let trial = 0; trial < CLAIM_TRIALS * 2; trial += 1) {
+    const started = performance.now();
+    await appendMarker(producer, topic, partition, (lastGeneration += 1));
+    durations.push(performance.now() - started);
+  }
+  durations.sort((a, b) => a - b);
+  return ['append PartitionClaimed marker (idempotent send, acks=-1)', '-', durations.length, ms(percentile(durations, 0.5)), ms(durations.at(-1)!), ''];
+}
+
+/** Measures a new owner that starts a consumer in a fresh group, then seeks to its snapshot offset. */
+async function measureFreshGroupReadBack(kafka: Kafka, producer: Producer, topic: string, partition: number, tail: number): Promise<(string | number)[]> {
+  const trials = 3;
+  const durations: number[] = [];
+  const breakdown: string[] = [];
+  for (let trial = 0; trial < trials; trial += 1) {
+    const markerOffset = await appendMarker(producer, topic, partition, (lastGeneration += 1));
+    const started = performance.now();
+    const reader = await startReader(kafka, topic, partition, { maxWaitTimeInMs: 5_000 });
+    try {
       reader.progress.readFrom(markerOffset - BigInt(tail));
       reader.consumer.seek({ topic, partition, offset: String(markerOffset - BigInt(tail)) });
       await withTimeout('claim marker in a fresh group', reader.progress.reached(markerOffset));
       const ended = performance.now();
-      fresh.push(ended - started);
+      durations.push(ended - started);
       breakdown.push(`join ${ms((await reader.joinedAt) - started)}, first batch ${ms((reader.progress.firstBatchAt ?? ended) - started)}`);
+    } finally {
       await reader.consumer.disconnect();
     }
-    fresh.sort((a, b) => a - b);
-    rows.push(['fresh consumer group: connect, join, seek, read to marker', tail, 3, ms(percentile(fresh, 0.5)), ms(fresh.at(-1)!), breakdown.join('; ')]);
   }
+  durations.sort((a, b) => a - b);
+  return ['fresh consumer group: connect, join, seek, read to marker', tail, trials, ms(percentile(durations, 0.5)), ms(durations.at(-1)!), breakdown.join('; ')];
+}
 
-  // A new owner that is already a running member of the group: it seeks on assignment.
-  for (const maxWaitTimeInMs of [5_000, 100]) {
-    const reader = await startReader(kafka, topic, partition, { maxWaitTimeInMs });
+/**
+ * Measures a new owner that is already a running member of the group and takes over a
+ * partition it did not read before. The partition stays paused until the claim. Then the
+ * member seeks to the snapshot offset and resumes the partition.
+ */
+async function measureRunningMemberReadBack(kafka: Kafka, producer: Producer, topic: string, partition: number, maxWaitTimeInMs: number, trials: number): Promise<(string | number)[][]> {
+  const rows: (string | number)[][] = [];
+  const reader = await startReader(kafka, topic, partition, { maxWaitTimeInMs });
+  try {
     await reader.joinedAt;
+    reader.consumer.pause([{ topic, partitions: [partition] }]);
     for (const tail of READ_BACK_RECORDS) {
       const durations: number[] = [];
-      for (let trial = 0; trial < CLAIM_TRIALS; trial += 1) {
-        const markerOffset = await appendMarker(producer, topic, partition, (generation += 1));
+      for (let trial = 0; trial < trials; trial += 1) {
+        const markerOffset = await appendMarker(producer, topic, partition, (lastGeneration += 1));
         const started = performance.now();
         reader.progress.readFrom(markerOffset - BigInt(tail));
         reader.consumer.seek({ topic, partition, offset: String(markerOffset - BigInt(tail)) });
+        reader.consumer.resume([{ topic, partitions: [partition] }]);
         await withTimeout('claim marker after seek', reader.progress.reached(markerOffset));
         durations.push(performance.now() - started);
+        reader.consumer.pause([{ topic, partitions: [partition] }]);
       }
       durations.sort((a, b) => a - b);
-      rows.push([`running member: seek, read to marker (fetch maxWaitTimeInMs ${maxWaitTimeInMs})`, tail, CLAIM_TRIALS, ms(percentile(durations, 0.5)), ms(durations.at(-1)!), '']);
+      rows.push([`running member: seek + resume, read to marker (maxWaitTimeInMs ${maxWaitTimeInMs})`, tail, trials, ms(percentile(durations, 0.5)), ms(durations.at(-1)!), '']);
     }
+  } finally {
     await reader.consumer.disconnect();
   }
+  return rows;
+}
 
-  const markerAppends: number[] = [];
-  for (let trial = 0; trial < CLAIM_TRIALS * 2; trial += 1) {
-    const started = performance.now();
-    await appendMarker(producer, topic, partition, (generation += 1));
-    markerAppends.push(performance.now() - started);
+async function measureClaimReadBack(kafka: Kafka, producer: Producer, topic: string, rows: (string | number)[][]): Promise<void> {
+  const partition = 0;
+  await fillPartition(producer, topic, partition, Math.max(...READ_BACK_RECORDS));
+  rows.push(await measureMarkerAppend(producer, topic, partition));
+  for (const tail of READ_BACK_RECORDS) {
+    rows.push(await measureFreshGroupReadBack(kafka, producer, topic, partition, tail));
   }
-  markerAppends.sort((a, b) => a - b);
-  rows.unshift(['append PartitionClaimed marker (idempotent send, acks=-1)', '-', markerAppends.length, ms(percentile(markerAppends, 0.5)), ms(markerAppends.at(-1)!), '']);
+  // With the kafkajs default maxWaitTimeInMs of 5 s, every trial takes about 5 s, so 3 trials show it.
+  rows.push(...(await measureRunningMemberReadBack(kafka, producer, topic, partition, 5_000, 3)));
+  rows.push(...(await measureRunningMemberReadBack(kafka, producer, topic, partition, 100, CLAIM_TRIALS)));
 }
 
 /**
  * Measures the read-back an owner needs after each batch to learn that no newer claim
  * precedes its records: append a batch, then wait until a consumer that tails the
  * partition has delivered the batch's last offset. The same numbers give the delay before
- * a projector sees a batch, for both producers.
+ * a projector receives a batch, for both producers.
  */
 async function measurePerBatchReadBack(kafka: Kafka, topic: string, settings: BenchSettings, rows: (string | number)[][]): Promise<void> {
   const partition = 3;
@@ -723,7 +822,7 @@ async function measurePerBatchReadBack(kafka: Kafka, topic: string, settings: Be
   await transactional.connect();
   await fence(transactional);
 
-  const appenders: { name: string; append: (messages: Message[]) => Promise<bigint> }[] = [
+  const appenders: Appender[] = [
     {
       name: 'idempotent send',
       append: async (messages) => {
@@ -743,36 +842,66 @@ async function measurePerBatchReadBack(kafka: Kafka, topic: string, settings: Be
   ];
 
   const reader = await startReader(kafka, topic, partition, { maxWaitTimeInMs: 5_000 });
-  await reader.joinedAt;
-  for (const appender of appenders) {
-    for (const batchSize of [1, 100]) {
-      const messages = recordBatch(partition, batchSize);
-      const appendDurations: number[] = [];
-      const readDurations: number[] = [];
-      const stopAt = performance.now() + Math.min(settings.measuredMs, 3_000);
-      while (performance.now() < stopAt) {
-        const started = performance.now();
-        const lastOffset = await appender.append(messages);
-        const appended = performance.now();
-        await withTimeout('tailing consumer to deliver the batch', reader.progress.reached(lastOffset));
-        appendDurations.push(appended - started);
-        readDurations.push(performance.now() - appended);
+  try {
+    await reader.joinedAt;
+    // A new group starts at the end of the log, but kafkajs resolves that offset on its
+    // first fetch, which may come after the first append, so read from the end known now.
+    const end = await endOffset(kafka, topic, partition);
+    reader.progress.readFrom(end);
+    reader.consumer.seek({ topic, partition, offset: String(end) });
+    for (const appender of appenders) {
+      for (const batchSize of [1, 100]) {
+        rows.push(await measureTailReads(reader, appender, recordBatch(partition, batchSize), Math.min(settings.measuredMs, 3_000)));
       }
-      appendDurations.sort((a, b) => a - b);
-      readDurations.sort((a, b) => a - b);
-      rows.push([
-        `${appender.name}, then tailing read_committed consumer delivers the batch`,
-        batchSize,
-        readDurations.length,
-        `${ms(percentile(readDurations, 0.5))} (append ${ms(percentile(appendDurations, 0.5))})`,
-        `${ms(percentile(readDurations, 0.99))} (append ${ms(percentile(appendDurations, 0.99))})`,
-        'read-back after the append',
-      ]);
     }
+  } finally {
+    await reader.consumer.disconnect();
+    await idempotent.disconnect();
+    await transactional.disconnect();
   }
-  await reader.consumer.disconnect();
-  await idempotent.disconnect();
-  await transactional.disconnect();
+}
+
+interface Appender {
+  name: string;
+  /** Appends the records and returns the offset of the last one. */
+  append: (messages: Message[]) => Promise<bigint>;
+}
+
+async function measureTailReads(reader: RunningReader, appender: Appender, messages: Message[], durationMs: number): Promise<(string | number)[]> {
+  const appendDurations: number[] = [];
+  const readDurations: number[] = [];
+  const stopAt = performance.now() + durationMs;
+  while (performance.now() < stopAt) {
+    const started = performance.now();
+    const lastOffset = await appender.append(messages);
+    const appended = performance.now();
+    await withTimeout('tailing consumer to deliver the batch', reader.progress.reached(lastOffset));
+    appendDurations.push(appended - started);
+    readDurations.push(performance.now() - appended);
+  }
+  appendDurations.sort((a, b) => a - b);
+  readDurations.sort((a, b) => a - b);
+  return [
+    `${appender.name}, then a tailing read_committed consumer delivers the batch`,
+    messages.length,
+    readDurations.length,
+    `${ms(percentile(readDurations, 0.5))} (append ${ms(percentile(appendDurations, 0.5))})`,
+    `${ms(percentile(readDurations, 0.99))} (append ${ms(percentile(appendDurations, 0.99))})`,
+    'read-back after the append',
+  ];
+}
+
+async function endOffset(kafka: Kafka, topic: string, partition: number): Promise<bigint> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const high = offsets.find((entry) => entry.partition === partition)?.high;
+    if (high === undefined) throw new Error(`no offsets returned for ${topic}/${partition}`);
+    return BigInt(high);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function measureClaim(kafka: Kafka, topic: string, settings: BenchSettings): Promise<void> {
@@ -866,13 +995,14 @@ async function main(): Promise<void> {
   const topics: string[] = [];
 
   const topicFor = async (section: string) => {
+    printProgress(`section ${section}: started`);
     const topic = `vevee-bench-fencing-${section}-${runId}`;
     await createTopic(kafka, topic);
     topics.push(topic);
     return topic;
   };
 
-  console.log(`# Fencing benchmark, run ${runId}: brokers ${settings.brokers.join(',')}, Node ${process.version}, ${PARTITIONS} partitions per topic`);
+  printLine(`# Fencing benchmark, run ${runId}: brokers ${settings.brokers.join(',')}, Node ${process.version}, ${PARTITIONS} partitions per topic`);
   try {
     if (settings.sections.has('append')) await measureAppends(kafka, settings, await topicFor('append'));
     if (settings.sections.has('fencing')) await measureFencing(kafka, await topicFor('fencing'));
@@ -884,6 +1014,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`fencing benchmark failed: ${describeError(error)}`);
+  printProgress(`fencing benchmark failed: ${describeError(error)}`);
   process.exitCode = 1;
 });
