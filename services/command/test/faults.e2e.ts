@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueName, testRunDir, waitFor } from '@vevee/testing';
 
 import { countsOf, foldWholeLedger, type LedgerFold } from './ledger-fold';
-import { ErrorTally, runReserveCommitLoad, type CycleRecord } from './load';
+import { ErrorTally, describeLoad, runReserveCommitLoad, type CycleRecord } from './load';
 import { LocalBroker } from './local-broker';
 import { RunningProjectors, dayCounters } from './projectors';
 import {
@@ -21,15 +21,15 @@ import {
 
 /** High enough that no person reaches it, so every cycle of the load stays meaningful. */
 const DAY_LIMIT = 1_000_000;
-/** Every fifth cycle asks for more than the limit, so the ledger holds denials too. */
+/** Every fifth cycle requests more than the limit, so the ledger contains denials too. */
 const reserveQuantity = (cycle: number) => (cycle % 5 === 4 ? DAY_LIMIT + 1 : 20);
 /** How long one call may keep failing with retriable errors: longer than moving a partition (about the session timeout) or restarting the broker. */
 const CALL_TIMEOUT_MS = 45_000;
 
 /**
- * Lists every way the ledger differs from what the clients were told: each
- * answered reserve has exactly its decision in the ledger, each commit its
- * quantity, and the ledger holds no decision that no client received.
+ * Lists every way the ledger differs from the replies the clients received:
+ * each reserve reply has exactly its decision in the ledger, each commit its
+ * quantity, and the ledger contains no decision that no client received.
  */
 function differencesFromClients(fold: LedgerFold, records: CycleRecord[]): string[] {
   const differences: string[] = [];
@@ -66,7 +66,7 @@ function expectLedgerMatchesClients(fold: LedgerFold, records: CycleRecord[]): v
   expect(fold.decisions.size).toBe(records.length);
 }
 
-/** Counts cycles and remembers when each person's latest cycle was answered. */
+/** Counts cycles and keeps the time of each person's latest reserve reply. */
 class Progress {
   cycles = 0;
   readonly lastAnswer = new Map<string, number>();
@@ -76,7 +76,7 @@ class Progress {
     this.lastAnswer.set(record.personId, record.answeredAt);
   };
 
-  /** True when every person had a cycle answered after `since`. */
+  /** Returns true when every person received a reserve reply after `since`. */
   everyoneAnsweredAfter(persons: string[], since: number): boolean {
     return persons.every((personId) => (this.lastAnswer.get(personId) ?? 0) > since);
   }
@@ -96,7 +96,7 @@ describe('command replicas › faults under load', () => {
     broker = undefined;
   });
 
-  it('loses no accepted reservation when an owner is killed', async () => {
+  it('keeps accepted reservations after kill -9', async () => {
     cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT });
     const [survivor, victim] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
     const split = await waitForSplit(survivor, victim);
@@ -126,11 +126,14 @@ describe('command replicas › faults under load', () => {
     await victim.kill();
     const killedAt = Date.now();
     await waitFor('the survivor to own all 12 partitions', async () => (await survivor.metric(OWNED_PARTITIONS)) === LEDGER_PARTITIONS || stop, { timeoutMs: 30_000 });
+    const ownedAllAt = Date.now();
     await waitFor('every person of the killed replica to be served again', () => progress.everyoneAnsweredAfter(victimPersons, killedAt) || stop, { timeoutMs: CALL_TIMEOUT_MS });
+    const servedAgainAt = Date.now();
     const cyclesAfterTakeover = progress.cycles;
     await waitFor('200 more cycles on the survivor', () => progress.cycles >= cyclesAfterTakeover + 200 || stop, { timeoutMs: 30_000 });
     stop = true;
     const records = await load;
+    console.log(`kill -9: ${describeLoad(records, errors)}, all 12 partitions owned ${ownedAllAt - killedAt} ms after the kill, every person served again after ${servedAgainAt - killedAt} ms`);
 
     expect(await survivor.metric(OWNED_PARTITIONS)).toBe(LEDGER_PARTITIONS);
     expect(errors.count('unavailable')).toBeGreaterThan(0);
@@ -148,7 +151,7 @@ describe('command replicas › faults under load', () => {
     expect(await projectors.countsByType(TEST_WORKSPACE)).toEqual(countsOf(fold));
   });
 
-  it('recovers from a broker restart under load', async () => {
+  it('recovers from a broker restart', async () => {
     broker = await LocalBroker.create(path.join(testRunDir(), uniqueName('broker')));
     await broker.start();
     cluster = await createReplicaCluster({ dayLimit: DAY_LIMIT, env: { KAFKA_BROKERS: broker.address } });
@@ -173,15 +176,22 @@ describe('command replicas › faults under load', () => {
     });
 
     await waitFor('200 cycles before the restart', () => progress.cycles >= 200 || stop, { timeoutMs: 30_000 });
-    await broker.stop();
+    const stoppingAt = Date.now();
+    // A crash, not a clean stop: a clean stop of a one-node broker skips the
+    // commit markers of transactions whose partitions it has already given up,
+    // which leaves hanging transactions (a property of replication factor 1).
+    // After a crash the transaction coordinator writes the pending markers.
+    await broker.crash();
     await waitFor('callers to see the outage', () => errors.count('unavailable') > 0 || stop, { timeoutMs: 30_000 });
     await broker.start();
     const restartedAt = Date.now();
     await waitFor('every person to be served after the restart', () => progress.everyoneAnsweredAfter(persons, restartedAt) || stop, { timeoutMs: CALL_TIMEOUT_MS });
+    const servedAgainAt = Date.now();
     const cyclesAfterRestart = progress.cycles;
     await waitFor('200 more cycles after the restart', () => progress.cycles >= cyclesAfterRestart + 200 || stop, { timeoutMs: 30_000 });
     stop = true;
     const records = await load;
+    console.log(`broker restart: ${describeLoad(records, errors)}, broker down for ${restartedAt - stoppingAt} ms, every person served ${servedAgainAt - restartedAt} ms after it was back`);
 
     expect(errors.count('unavailable')).toBeGreaterThan(0);
     expect(records.filter((record) => record.allowed && record.committed === undefined)).toEqual([]);

@@ -17,26 +17,56 @@ export interface LedgerRecord {
   event: LedgerEvent;
 }
 
+/** How far a reader got in one partition, and where the partition ends. */
+interface PartitionProgress {
+  /** The next offset to read. */
+  position: bigint;
+  /** The partition's end for committed reads when the reader started. */
+  stableEnd: bigint;
+  /** The highest high watermark a fetch reported, which includes records of open transactions. */
+  highWatermark: bigint;
+}
+
+function describeLag(topic: string, progress: Map<number, PartitionProgress>): string {
+  const lagging: string[] = [];
+  for (const [partition, { position, stableEnd, highWatermark }] of progress) {
+    if (position < stableEnd || position < highWatermark) {
+      lagging.push(`${topic}[${partition}] read up to offset ${position}, high watermark ${highWatermark}`);
+    }
+  }
+  return lagging.join('; ');
+}
+
 /**
- * Reads every committed record of the ledger topic, as of its end offsets at
- * the call, with a consumer of a fresh group. The consumer reads committed
- * data only (kafkajs's default), so records of aborted transactions, such as
- * those of a fenced writer, are not returned.
+ * Reads every committed record of the ledger topic with a consumer of a fresh
+ * group. The consumer reads committed data only (kafkajs's default), so
+ * records of aborted transactions, such as those of a fenced writer, are not
+ * returned. It reads each partition up to its high watermark, so a
+ * transaction that stays open (its commit or abort marker missing) fails the
+ * read with the partition and offset, because no committed reader can pass it.
+ * NOTE: the high watermark comes from fetches that returned records, so an
+ * open transaction at offset 0 of a partition goes unnoticed.
  */
-export async function readLedger(kafka: Kafka, topic: string): Promise<LedgerRecord[]> {
+export async function readLedger(kafka: Kafka, topic: string, timeoutMs = 20_000): Promise<LedgerRecord[]> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const remaining = new Map(ends.filter((end) => BigInt(end.high) > 0n).map((end) => [end.partition, BigInt(end.high)]));
+  const progress = new Map<number, PartitionProgress>(
+    ends.map((end) => [end.partition, { position: 0n, stableEnd: BigInt(end.high), highWatermark: 0n }]),
+  );
   const records: LedgerRecord[] = [];
-  if (remaining.size === 0) return records;
+  if ([...progress.values()].every((partitionProgress) => partitionProgress.stableEnd === 0n)) return records;
+  let failure: Error | undefined;
 
   const consumer = kafka.consumer({ groupId: uniqueName('ledger-reader'), maxWaitTimeInMs: 200 });
-  // A batch that holds only a transaction marker reaches no eachBatch call,
+  // A batch that contains only a transaction marker reaches no eachBatch call,
   // but this event still reports its last offset.
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const end = remaining.get(payload.partition);
-    if (end !== undefined && BigInt(payload.lastOffset) + 1n >= end) remaining.delete(payload.partition);
+    const partitionProgress = progress.get(payload.partition);
+    if (partitionProgress === undefined) return;
+    partitionProgress.position = BigInt(payload.lastOffset) + 1n;
+    const highWatermark = BigInt(payload.highWatermark);
+    if (highWatermark > partitionProgress.highWatermark) partitionProgress.highWatermark = highWatermark;
   });
   try {
     await consumer.connect();
@@ -44,18 +74,30 @@ export async function readLedger(kafka: Kafka, topic: string): Promise<LedgerRec
     await consumer.run({
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
-          records.push({ partition: batch.partition, offset: BigInt(message.offset), event: decodeLedgerEvent(message.value) });
+          try {
+            records.push({ partition: batch.partition, offset: BigInt(message.offset), event: decodeLedgerEvent(message.value) });
+          } catch (error) {
+            // kafkajs would fetch the batch again and again, so the reader stops and reports the record.
+            failure = new Error(`ledger record ${topic}[${batch.partition}]@${message.offset} cannot be decoded`, { cause: error });
+            return;
+          }
         }
       },
     });
-    await waitFor(`the ledger reader to reach the end of ${topic}`, () => remaining.size === 0 || undefined, { timeoutMs: 30_000 });
+    await waitFor(`the ledger reader to reach the end of ${topic}`, () => describeLag(topic, progress) === '' || failure !== undefined || undefined, { timeoutMs }).catch(() => {
+      failure ??= new Error(
+        `the ledger reader stopped before the end: ${describeLag(topic, progress)}. ` +
+          'A transaction without a commit or abort marker blocks committed readers at that offset',
+      );
+    });
   } finally {
     await consumer.disconnect();
   }
+  if (failure !== undefined) throw failure;
   return records;
 }
 
-/** What the ledger holds for one person. */
+/** What the ledger contains for one person. */
 export interface PersonFold {
   counts: Record<LedgerEventType, number>;
   /** Sum of QuotaReserved quantities. */

@@ -26,12 +26,14 @@ export interface RetryOptions {
   errors: ErrorTally;
   /** Pause between attempts, in milliseconds. */
   backoffMs?: number;
+  /** Ends the retries early, with the last error, once aborted. */
+  signal?: AbortSignal;
 }
 
 /**
  * Repeats `call` while it fails with a retriable VeveeError, until the
  * deadline. The caller passes the same idempotency key on every attempt, so
- * a repeat returns the first answer. Every retriable error is counted.
+ * a repeat returns the first reply. Every retriable error is counted.
  */
 export async function retryUntil<T>(call: () => Promise<T>, options: RetryOptions): Promise<T> {
   for (;;) {
@@ -41,6 +43,7 @@ export async function retryUntil<T>(call: () => Promise<T>, options: RetryOption
       const veveeError = VeveeError.from(error);
       if (!veveeError.retriable) throw veveeError;
       options.errors.add(veveeError);
+      if (options.signal?.aborted === true) throw veveeError;
       if (Date.now() > options.deadline) {
         throw new Error(`call still failing at the deadline: ${veveeError.code}: ${veveeError.message}`, { cause: error });
       }
@@ -57,7 +60,7 @@ export interface CycleRecord {
   reservationId: string;
   /** The quantity committed, when the reserve was allowed. */
   committed: number | undefined;
-  /** When the reserve was answered, in epoch milliseconds. */
+  /** When the reserve reply arrived, in epoch milliseconds. */
   answeredAt: number;
 }
 
@@ -76,7 +79,7 @@ export interface LoadOptions {
   onCycle?: (record: CycleRecord) => void;
 }
 
-/** The quantity a cycle commits: from 1 to the reserved quantity, fixed by the cycle number, so a retried commit repeats the same request. */
+/** Returns the quantity a cycle commits, from 1 to the reserved quantity. It depends on the cycle number only, so a retried commit repeats the same request. */
 function commitQuantity(cycle: number, reserved: number): number {
   return 1 + ((cycle * 7) % reserved);
 }
@@ -84,30 +87,49 @@ function commitQuantity(cycle: number, reserved: number): number {
 /**
  * Runs one worker per person, each doing reserve → commit cycles one after
  * another until `shouldStop`. Every call is retried with its idempotency key
- * until the deadline, so each cycle ends with a known answer.
+ * until the deadline, so each cycle ends with a known reply.
  */
 export async function runReserveCommitLoad(options: LoadOptions): Promise<CycleRecord[]> {
   const records: CycleRecord[] = [];
-  const retry = <T>(call: () => Promise<T>): Promise<T> => retryUntil(call, { errors: options.errors, deadline: Date.now() + options.callTimeoutMs });
+  // The first failed worker fails the load, and the others stop retrying.
+  const failed = new AbortController();
+  const retry = <T>(call: () => Promise<T>): Promise<T> =>
+    retryUntil(call, { errors: options.errors, deadline: Date.now() + options.callTimeoutMs, signal: failed.signal });
+
+  const runWorker = async (personId: string): Promise<void> => {
+    for (let cycle = 0; !options.shouldStop() && !failed.signal.aborted; cycle++) {
+      const idempotencyKey = `${personId}:${cycle}`;
+      const reserved = options.reserveQuantity(cycle);
+      const reply = await retry(() => options.sdk.reserve({ personId, meter: options.meter, quantity: reserved, idempotencyKey }));
+      const answeredAt = Date.now();
+      let committed: number | undefined;
+      if (reply.allowed) {
+        const quantity = commitQuantity(cycle, reserved);
+        await retry(() => options.sdk.commit({ reservationId: reply.reservationId, quantity, cost: quantity / 1000 })).catch((error: unknown) => {
+          throw new Error(`commit of reservation ${reply.reservationId} failed, although reserve ${idempotencyKey} was allowed: ${String(error)}`, { cause: error });
+        });
+        committed = quantity;
+      }
+      const record: CycleRecord = { personId, idempotencyKey, allowed: reply.allowed, reservationId: reply.reservationId, committed, answeredAt };
+      records.push(record);
+      options.onCycle?.(record);
+    }
+  };
 
   await Promise.all(
-    options.persons.map(async (personId) => {
-      for (let cycle = 0; !options.shouldStop(); cycle++) {
-        const idempotencyKey = `${personId}:${cycle}`;
-        const reserved = options.reserveQuantity(cycle);
-        const reply = await retry(() => options.sdk.reserve({ personId, meter: options.meter, quantity: reserved, idempotencyKey }));
-        const answeredAt = Date.now();
-        let committed: number | undefined;
-        if (reply.allowed) {
-          const quantity = commitQuantity(cycle, reserved);
-          await retry(() => options.sdk.commit({ reservationId: reply.reservationId, quantity, cost: quantity / 1000 }));
-          committed = quantity;
-        }
-        const record: CycleRecord = { personId, idempotencyKey, allowed: reply.allowed, reservationId: reply.reservationId, committed, answeredAt };
-        records.push(record);
-        options.onCycle?.(record);
-      }
-    }),
+    options.persons.map((personId) =>
+      runWorker(personId).catch((error: unknown) => {
+        failed.abort();
+        throw error;
+      }),
+    ),
   );
   return records;
+}
+
+/** Returns a one-line account of a load, for the test output. */
+export function describeLoad(records: CycleRecord[], errors: ErrorTally): string {
+  const allowed = records.filter((record) => record.allowed).length;
+  const retried = JSON.stringify(Object.fromEntries(errors.counts));
+  return `${records.length} cycles, ${allowed} allowed and committed, ${records.length - allowed} denied, retriable errors ${retried}`;
 }

@@ -44,7 +44,7 @@ export class RunningProjectors {
 
   /**
    * Waits until PostgreSQL has projected every partition up to the last event
-   * of the fold, and ClickHouse holds as many events of the workspace as the
+   * of the fold, and ClickHouse contains as many events of the workspace as the
    * fold. The offsets are compared with the fold's last event, not the topic's
    * end, because the end of a transactional partition is a commit marker that
    * the projector may never store.

@@ -36,12 +36,12 @@ export interface ReplicaCluster {
   kafka: Kafka;
   pool: ReturnType<typeof createPool>;
   topic: string;
-  /** The folder that holds every replica's log files. */
+  /** The folder that contains every replica's log files. */
   logDir: string;
   replicas: ReplicaProcess[];
   /** Spawns a replica and waits until it serves its first assignment. */
   start(name: string, env?: Record<string, string>): Promise<ReplicaProcess>;
-  /** Returns a client of one replica; it is closed with the cluster. */
+  /** Returns a client of one replica. The cluster closes it. */
   sdk(replica: ReplicaProcess, options?: { maxRetries?: number; timeoutMs?: number }): Vevee;
   /** Stops every replica (SIGKILL after a grace period), then drops the database. */
   close(): Promise<void>;
@@ -98,7 +98,7 @@ function seedOf(dayLimit: number): Seed {
   };
 }
 
-/** The environment of a replica process: the cluster's stores, a free HTTP port and info logs. */
+/** Returns the environment of a replica process: the cluster's stores, a free HTTP port and info logs. */
 function replicaEnv(config: VeveeConfig, extra: Record<string, string>): Record<string, string> {
   return {
     KAFKA_BROKERS: config.kafkaBrokers.join(','),
@@ -125,12 +125,18 @@ export async function createReplicaCluster(options: ClusterOptions): Promise<Rep
   const logger = createLogger(config, 'vevee-replica-test');
   const logDir = path.join(testRunDir(), config.namespace);
   mkdirSync(logDir, { recursive: true });
-
-  await migrate(config.databaseUrl, logger);
   const pool = createPool(config.databaseUrl, 4);
-  await applySeed(pool, seedOf(options.dayLimit), logger);
   const kafka = createKafka(config, logger, 'vevee-replica-test');
-  await ensureLedgerTopic(kafka, config);
+
+  try {
+    await migrate(config.databaseUrl, logger);
+    await applySeed(pool, seedOf(options.dayLimit), logger);
+    await ensureLedgerTopic(kafka, config);
+  } catch (error) {
+    await pool.end();
+    await environment.cleanup();
+    throw error;
+  }
 
   const replicas: ReplicaProcess[] = [];
   const clients: Vevee[] = [];

@@ -57,7 +57,7 @@ export class ReplicaProcess {
     });
   }
 
-  /** Spawns a replica with `env` added to this process's environment; logs go to `<logDir>/<name>.log` and `.stderr.log`. */
+  /** Spawns a replica with `env` added to this process's environment. Its output goes to `<logDir>/<name>.log` and `<name>.stderr.log`. */
   static spawn(name: string, env: Record<string, string>, logDir: string): ReplicaProcess {
     const logFile = path.join(logDir, `${name}.log`);
     const stdout = createWriteStream(logFile);
@@ -83,7 +83,7 @@ export class ReplicaProcess {
       { timeoutMs },
     );
     if (typeof outcome !== 'string') {
-      throw new Error(`replica ${this.name} exited before it was ready (${JSON.stringify(outcome.exit)}); see ${this.logFile} and its .stderr.log`);
+      throw new Error(`replica ${this.name} exited before it was ready (${JSON.stringify(outcome.exit)}): see ${this.logFile} and its .stderr.log`);
     }
     return outcome;
   }

@@ -193,7 +193,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       {
         onAssignment: (partitions) => this.onAssignment(partitions),
         onBatch: (payload) => this.onReplayBatch(payload),
-        onProgress: (partition, lastOffset) => this.onReplayProgress(partition, lastOffset),
+        onProgress: (partition, lastOffset, highWatermark) => this.onReplayProgress(partition, lastOffset, highWatermark),
       },
       this.log,
     );
@@ -208,7 +208,14 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       if (!assigned.includes(partition)) this.release(partition);
     }
     for (const partition of assigned) {
-      if (!this.owned.has(partition)) void this.takeOver(partition, 'assigned');
+      const owned = this.owned.get(partition);
+      if (owned === undefined) {
+        void this.takeOver(partition, 'assigned');
+      } else if (owned.replay !== undefined) {
+        // A join pauses every assigned partition and drops earlier seeks, so a
+        // replay in progress restarts where it stopped.
+        this.membership?.replayFrom(partition, owned.replay.next);
+      }
     }
     this.assignedOnce = true;
     this.checkReady();
@@ -272,24 +279,40 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       } catch (error) {
         if (!(error instanceof LedgerDecodeError)) throw error;
         // Deciding on an incomplete history could oversell: stop the partition instead.
-        owned.status = 'failed';
-        owned.failure = `the record at offset ${message.offset} cannot be read: ${error.message}`;
-        owned.replay = undefined;
-        this.membership?.pause(batch.partition);
-        this.log.error({ err: error, topic: batch.topic, partition: batch.partition, offset: message.offset }, 'ledger partition stopped: a record cannot be read by this version');
+        this.stopPartition(owned, `the record at offset ${message.offset} cannot be read: ${error.message}`);
         return;
       }
       replay.next = offset + 1n;
     }
   }
 
-  private onReplayProgress(partition: number, lastOffset: bigint): void {
+  private onReplayProgress(partition: number, lastOffset: bigint, highWatermark: bigint): void {
     const owned = this.owned.get(partition);
-    if (owned?.replay === undefined || lastOffset + 1n < owned.replay.end) return;
+    if (owned?.replay === undefined) return;
+    if (highWatermark > owned.replay.end) {
+      // Nobody writes the partition while its new owner replays it, so records
+      // past the committed end belong to a transaction that never got its
+      // markers. Deciding without them could oversell: stop instead.
+      this.stopPartition(
+        owned,
+        `records from offset ${owned.replay.end} to ${highWatermark} belong to a transaction without commit markers (a hanging transaction); abort it with kafka-transactions.sh, then restart this replica`,
+      );
+      return;
+    }
+    if (lastOffset + 1n < owned.replay.end) return;
     owned.durableEnd = owned.replay.end;
     owned.replay = undefined;
     this.membership?.pause(partition);
     this.serve(owned);
+  }
+
+  private stopPartition(owned: OwnedPartition, reason: string): void {
+    owned.status = 'failed';
+    owned.failure = reason;
+    owned.replay = undefined;
+    this.membership?.pause(owned.partition);
+    this.log.error({ topic: this.topic, partition: owned.partition, reason }, 'ledger partition stopped');
+    this.checkReady();
   }
 
   private serve(owned: OwnedPartition): void {

@@ -10,7 +10,7 @@ export interface MembershipHooks {
   /** Records fetched for a partition that was resumed for replay. */
   onBatch(payload: EachBatchPayload): void;
   /** The consumer finished a fetch of a partition up to `lastOffset`, control records included. */
-  onProgress(partition: number, lastOffset: bigint): void;
+  onProgress(partition: number, lastOffset: bigint, highWatermark: bigint): void;
 }
 
 export interface MembershipOptions {
@@ -60,7 +60,7 @@ export class PartitionMembership {
       void this.refreshRoutes();
     });
     consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
-      this.hooks.onProgress(event.payload.partition, BigInt(event.payload.lastOffset));
+      this.hooks.onProgress(event.payload.partition, BigInt(event.payload.lastOffset), BigInt(event.payload.highWatermark));
     });
     consumer.on(consumer.events.CRASH, (event) => {
       this.logger.error({ err: event.payload.error, restart: event.payload.restart }, 'command group consumer crashed');

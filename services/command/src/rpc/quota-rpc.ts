@@ -162,7 +162,10 @@ export class QuotaRpc {
       return reply;
     } catch (error) {
       this.decider.countForward('error');
-      if (error instanceof ConnectError) throw error;
+      // These codes come from the connection to the owner, not from its reply,
+      // and every command carries an idempotency key, so the caller may retry.
+      const connectionCodes = [Code.Aborted, Code.Canceled, Code.Unknown, Code.DeadlineExceeded];
+      if (error instanceof ConnectError && !connectionCodes.includes(error.code)) throw error;
       throw unavailable(`forwarding to the owner at ${url} failed; retry with the same idempotency key`, error);
     }
   }
