@@ -1,12 +1,20 @@
+import { readdirSync } from 'node:fs';
+
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { dropDatabase, uniqueName } from '@vevee/testing';
 
-import { MIGRATIONS_TABLE, databaseNameOf, ensureDatabase, migrate } from '../src';
+import { MIGRATIONS_DIR, MIGRATIONS_TABLE, databaseNameOf, ensureDatabase, migrate } from '../src';
+
+/** Every migration in the folder, in the order they run. */
+const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
+  .filter((file) => file.endsWith('.sql'))
+  .map((file) => file.replace(/\.sql$/, ''))
+  .sort();
 
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const TABLES = ['api_keys', 'plans', 'projector_offsets', 'reservations', 'usage_counters', 'workspaces'];
+const TABLES = ['api_keys', 'decider_snapshots', 'plans', 'projector_offsets', 'reservations', 'usage_counters', 'workspaces'];
 
 function urlOfNewDatabase(): string {
   const url = new URL(SERVER_URL);
@@ -59,12 +67,12 @@ describe('migrate', () => {
     created.push(databaseUrl);
     await ensureDatabase(databaseUrl);
 
-    expect(await migrate(databaseUrl)).toEqual(['0001_initial']);
+    expect(await migrate(databaseUrl)).toEqual(MIGRATION_NAMES);
     expect(await tableNames(databaseUrl)).toEqual(TABLES);
 
     expect(await migrate(databaseUrl)).toEqual([]);
     const recorded = await query<{ name: string }>(databaseUrl, `SELECT name FROM ${MIGRATIONS_TABLE}`);
-    expect(recorded.map((row) => row.name)).toEqual(['0001_initial']);
+    expect(recorded.map((row) => row.name)).toEqual(MIGRATION_NAMES);
   });
 
   it('migrate › two concurrent runs apply each migration once', async () => {
@@ -74,7 +82,7 @@ describe('migrate', () => {
 
     const runs = await Promise.all([migrate(databaseUrl), migrate(databaseUrl)]);
 
-    expect(runs.flat()).toEqual(['0001_initial']);
+    expect(runs.flat()).toEqual(MIGRATION_NAMES);
     expect(await tableNames(databaseUrl)).toEqual(TABLES);
   });
 });
