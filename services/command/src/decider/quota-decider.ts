@@ -131,7 +131,8 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       throw unavailable(`ledger partition ${partition} is not owned by this replica; retry with the same idempotency key`);
     }
     if (owned.status === 'recovering') {
-      throw unavailable(`ledger partition ${partition} is recovering; retry with the same idempotency key`);
+      const detail = owned.failure === undefined ? '' : ` (${owned.failure})`;
+      throw unavailable(`ledger partition ${partition} is recovering${detail}; retry with the same idempotency key`);
     }
     if (owned.status !== 'serving') {
       throw unavailable(`ledger partition ${partition} is stopped: ${owned.failure ?? owned.status}; see the command service log`);
@@ -225,7 +226,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
    * Makes this replica the partition's writer: fences the previous writer,
    * restores the snapshot, and starts replaying the ledger after it.
    */
-  private async takeOver(partition: number, reason: 'assigned' | 'append_failed'): Promise<void> {
+  private async takeOver(partition: number, reason: 'assigned' | 'append_failed' | 'open_transaction'): Promise<void> {
     if (this.stopping) return;
     const owned = new OwnedPartition(partition);
     this.owned.set(partition, owned);
@@ -291,12 +292,20 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     if (owned?.replay === undefined) return;
     if (highWatermark > owned.replay.end) {
       // Nobody writes the partition while its new owner replays it, so records
-      // past the committed end belong to a transaction that never got its
-      // markers. Deciding without them could oversell: stop instead.
-      this.stopPartition(
-        owned,
-        `records from offset ${owned.replay.end} to ${highWatermark} belong to a transaction without commit markers (a hanging transaction); abort it with kafka-transactions.sh, then restart this replica`,
-      );
+      // past the committed end belong to a transaction whose markers are not
+      // written yet, or never will be (a hanging transaction). Deciding without
+      // them could oversell, so the takeover starts again later.
+      const reason = `records from offset ${owned.replay.end} to ${highWatermark} belong to a transaction without commit markers`;
+      owned.replay = undefined;
+      owned.failure = reason;
+      this.membership?.pause(partition);
+      this.log.warn({ topic: this.topic, partition, reason }, 'partition takeover waits for an open transaction; a hanging one needs kafka-transactions.sh abort');
+      setTimeout(() => {
+        if (this.owned.get(partition) !== owned || this.stopping) return;
+        this.owned.delete(partition);
+        void owned.writer?.close().catch(() => undefined);
+        void this.takeOver(partition, 'open_transaction');
+      }, TAKEOVER_RETRY_MS);
       return;
     }
     if (lastOffset + 1n < owned.replay.end) return;
