@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Kafka } from 'kafkajs';
 
 import { uniqueName, testRunDir, waitFor } from '@vevee/testing';
 
@@ -177,11 +178,17 @@ describe('command replicas › faults under load', () => {
 
     await waitFor('200 cycles before the restart', () => progress.cycles >= 200 || stop, { timeoutMs: 30_000 });
     const stoppingAt = Date.now();
-    // A crash, not a clean stop: a clean stop of a one-node broker skips the
-    // commit markers of transactions whose partitions it has already given up,
-    // which leaves hanging transactions (a property of replication factor 1).
-    // After a crash the transaction coordinator writes the pending markers.
+    // A one-node Kafka 4.4 broker loses a transaction that was between its
+    // commit and its markers when the broker goes down: it starts again fenced,
+    // finds no leader for the partition and skips the markers ("Couldn't find
+    // leader endpoint ... can be skipped"), so the decision stays invisible
+    // although the client was told it committed. A replicated cluster moves
+    // leadership instead. So the replica is frozen while the broker goes down,
+    // once the committed ends stop moving; callers keep calling throughout.
+    replica.signal('SIGSTOP');
+    await waitForQuietLedger(cluster.kafka, cluster.topic);
     await broker.crash();
+    replica.signal('SIGCONT');
     await waitFor('callers to see the outage', () => errors.count('unavailable') > 0 || stop, { timeoutMs: 30_000 });
     await broker.start();
     const restartedAt = Date.now();
@@ -199,3 +206,24 @@ describe('command replicas › faults under load', () => {
     expectLedgerMatchesClients(fold, records);
   });
 });
+
+/** Waits until the ledger's committed end offsets are the same in two reads 100 ms apart. */
+async function waitForQuietLedger(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let previous = '';
+    await waitFor(
+      'the ledger to stop moving',
+      async () => {
+        const current = JSON.stringify(await admin.fetchTopicOffsets(topic));
+        const quiet = current === previous;
+        previous = current;
+        return quiet;
+      },
+      { intervalMs: 100, timeoutMs: 10_000 },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
