@@ -29,7 +29,7 @@ bench_pid=""
 stop_if_running() {
   local pid="$1" pattern="$2" name="$3" timeout="$4"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$pattern"; then
+  if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "$pattern"; then
     vevee_stop_pid "$pid" "$name" "$timeout" || true
   fi
 }
@@ -63,7 +63,7 @@ ports="$(vevee_free_ports 2)"
 read -r KAFKA_PORT KAFKA_CONTROLLER_PORT <<<"$ports"
 export KAFKA_PORT KAFKA_CONTROLLER_PORT
 echo "starting a Kafka broker on 127.0.0.1:$KAFKA_PORT" >&2
-bash "$here/kafka.sh" start
+bash "$here/kafka.sh" start >&2
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 KAFKA_BENCH_PID="$(<"$KAFKA_PID_FILE")"
 KAFKA_VERSION="$(sed -n 's|.*<kafka.version>\(.*\)</kafka.version>.*|\1|p' "$VEVEE_ROOT/deploy/pom.xml")"

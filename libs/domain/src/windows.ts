@@ -68,8 +68,22 @@ function localMidnight(date: LocalDate, timeZone: string): number {
   return Date.UTC(local.year, local.month - 1, local.day) >= asUtc ? secondGuess : firstGuess;
 }
 
+/** The last window computed per period and zone: most decisions fall into it again. */
+const recentWindows = new Map<string, WindowRef>();
+
 /** Returns the calendar window of `period` in `timeZone` that contains `at`. */
 export function windowFor(period: Period, at: number, timeZone: string): WindowRef {
+  const cacheKey = `${period}|${timeZone}`;
+  const recent = recentWindows.get(cacheKey);
+  if (recent !== undefined && recent.start <= at && at < recent.end) {
+    return { ...recent };
+  }
+  const window = computeWindow(period, at, timeZone);
+  recentWindows.set(cacheKey, window);
+  return { ...window };
+}
+
+function computeWindow(period: Period, at: number, timeZone: string): WindowRef {
   const p = localParts(at, timeZone);
   if (period === 'day') {
     return {

@@ -22,7 +22,7 @@ export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: L
       const { message, ...fields } = entry.log;
       // kafkajs logs each CONCURRENT_TRANSACTIONS retry as an error, but it is
       // the normal wait for the previous transaction's markers, and it retries.
-      const routine = (fields as { error?: unknown }).error !== undefined && /concurrent operation|CONCURRENT_TRANSACTIONS/i.test(String((fields as { error?: unknown }).error));
+      const routine = /concurrent operation|CONCURRENT_TRANSACTIONS/i.test(`${message} ${String((fields as { error?: unknown }).error ?? '')}`);
       const level = routine ? 'debug' : (PINO_LEVELS[entry.level] ?? 'info');
       kafkaLogger[level]({ namespace: entry.namespace, ...fields }, message);
     },

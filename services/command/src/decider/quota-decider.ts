@@ -20,7 +20,7 @@ import { PartitionWriter } from './partition-writer';
 import { SnapshotStore } from './snapshot-store';
 
 /** The maximum number of undurable events per partition; past it, new commands are rejected as overloaded. */
-const MAX_PENDING_EVENTS_PER_PARTITION = 20_000;
+const MAX_PENDING_EVENTS_PER_PARTITION = 2_000;
 const TAKEOVER_RETRY_MS = 1_000;
 export const COMMAND_GROUP = 'vevee-command';
 
