@@ -75,7 +75,7 @@ echo "$service_pid" >"$service_pid_file"
 
 # The service creates the database, migrates it and replays the ledger before it listens.
 deadline=$((SECONDS + 120))
-until curl -fs "$url/healthz" >/dev/null 2>&1; do
+until curl -fs "$url/readyz" >/dev/null 2>&1; do
   if ! vevee_pid_alive "$service_pid"; then
     echo "the vevee service failed to start; log: $service_log" >&2
     tail -n 30 "$service_log" >&2
@@ -83,7 +83,7 @@ until curl -fs "$url/healthz" >/dev/null 2>&1; do
     exit 1
   fi
   if ((SECONDS > deadline)); then
-    echo "the vevee service did not answer on $url/healthz within 120 s; log: $service_log" >&2
+    echo "the vevee service was not ready on $url/readyz within 120 s; log: $service_log" >&2
     exit 1
   fi
   sleep 0.2

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import type { VeveeConfig } from './config';
 import type { Logger } from './logger';
 import type { Deferred } from './platform.module';
-import { HTTP_URL, METRICS, RPC_ROUTES } from './tokens';
+import { HTTP_URL, METRICS, READINESS, RPC_ROUTES } from './tokens';
 
 /** The RPC surface a module contributes to the HTTP server. */
 export interface RpcRoutes {
@@ -17,6 +17,11 @@ export interface RpcRoutes {
   pathPrefix: string;
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
+}
+
+/** Whether a process can serve requests now, as opposed to merely running. */
+export interface Readiness {
+  isReady(): boolean;
 }
 
 export interface HttpApp {
@@ -82,6 +87,11 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
   });
   server.get('/healthz', (_request: Request, response: Response) => {
     response.json({ status: 'ok' });
+  });
+  const readiness = optional<Readiness>(app, READINESS);
+  server.get('/readyz', (_request: Request, response: Response) => {
+    const ready = readiness?.isReady() ?? true;
+    response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
   });
 
   await app.listen(config.httpPort, config.host);

@@ -3,7 +3,7 @@ import { CqrsModule } from '@nestjs/cqrs';
 import type pg from 'pg';
 
 import { PG_POOL, loadWorkspaces } from '@vevee/postgres';
-import { RPC_ROUTES } from '@vevee/platform';
+import { READINESS, RPC_ROUTES } from '@vevee/platform';
 
 import { QUOTA_HANDLERS } from './commands/quota.handlers';
 import { QuotaDecider } from './decider/quota-decider';
@@ -22,6 +22,7 @@ import { WorkspaceDirectory } from './workspaces';
     QuotaRpc,
     ...QUOTA_HANDLERS,
     { provide: RPC_ROUTES, inject: [QuotaRpc], useFactory: (rpc: QuotaRpc) => rpc.routes() },
+    { provide: READINESS, useExisting: QuotaDecider },
   ],
   exports: [RPC_ROUTES, QuotaDecider, WorkspaceDirectory],
 })

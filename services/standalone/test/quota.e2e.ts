@@ -35,6 +35,14 @@ async function graphql(query: string): Promise<{ data?: Record<string, unknown>;
   return (await response.json()) as never;
 }
 
+describe('readiness', () => {
+  it('readyz › reports ready once partitions serve', async () => {
+    const response = await fetch(`${stack.vevee.url}/readyz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready' });
+  });
+});
+
 describe('reserve › parallel calls', () => {
   it('allows exactly the limit when 200 reserves arrive together', async () => {
     const personId = 'burst-person';

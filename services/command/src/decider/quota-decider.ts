@@ -43,6 +43,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
   private membership: PartitionMembership | undefined;
   private url: string | undefined;
   private assignedOnce = false;
+  private readyOnce = false;
   private readonly firstAssignmentServed = new Deferred<void>();
   private sweeper: NodeJS.Timeout | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
@@ -87,6 +88,11 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
   /** Resolves once this replica serves every partition of its first assignment. */
   ready(): Promise<void> {
     return this.firstAssignmentServed.promise;
+  }
+
+  /** Returns true once the first assignment is served, for `/readyz`. */
+  isReady(): boolean {
+    return this.readyOnce;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -332,6 +338,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
 
   private checkReady(): void {
     if (this.assignedOnce && [...this.owned.values()].every((owned) => owned.status !== 'recovering')) {
+      this.readyOnce = true;
       this.firstAssignmentServed.resolve();
     }
   }
