@@ -68,6 +68,36 @@ export function isFencedError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Creates a transactional producer and fences every earlier producer of its
+ * transactional id: the first transaction registers the id with the
+ * coordinator, which bumps its epoch and aborts the previous producer's open
+ * transaction. Aborting it sends nothing, because no partition was added.
+ */
+async function openFencedProducer(kafka: Kafka, transactionalId: string): Promise<Producer> {
+  const producer = kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    transactionTimeout: 30_000,
+    // When the markers of the same id's previous transaction are still being
+    // written, the broker answers CONCURRENT_TRANSACTIONS; a short first
+    // backoff keeps that retry cheap (docs/fencing.md: p99 about 120 ms with a
+    // 100 ms backoff, about 20 ms with 10 ms).
+    retry: { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 },
+  });
+  await producer.connect();
+  try {
+    const fence = await producer.transaction();
+    await fence.abort();
+  } catch (error) {
+    await producer.disconnect().catch(() => undefined);
+    throw error;
+  }
+  return producer;
+}
+
 export interface PartitionWriterHooks {
   /** Called once when a transaction fails; the writer is closed afterwards. */
   onFailed(error: unknown, fenced: boolean): void;
@@ -75,9 +105,9 @@ export interface PartitionWriterHooks {
 }
 
 /**
- * Appends one ledger partition's events through a transactional producer whose
- * transactional id belongs to the partition. Opening a writer fences every
- * earlier writer of the partition: the broker bumps the id's epoch and aborts
+ * Appends one ledger partition's events through transactional producers whose
+ * two transactional ids belong to the partition. Opening a writer fences every
+ * earlier writer of the partition: the broker bumps each id's epoch and aborts
  * its open transaction, so a paused former owner can never commit again.
  *
  * Group commit: events decided while a transaction is in flight gather in the
@@ -91,38 +121,34 @@ export class PartitionWriter {
   /** The offset after the last record this writer committed, once it committed one. */
   committedEnd: bigint | undefined;
 
+  /** The producer the next transaction uses: 0 or 1. */
+  private turn = 0;
+
   private constructor(
-    private readonly producer: Producer,
+    private readonly producers: [Producer, Producer],
     private readonly topic: string,
     readonly partition: number,
     private readonly hooks: PartitionWriterHooks,
   ) {}
 
-  static async open(kafka: Kafka, topic: string, partition: number, transactionalId: string, hooks: PartitionWriterHooks): Promise<PartitionWriter> {
-    const producer = kafka.producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      transactionTimeout: 30_000,
-      // A new transaction often starts before the broker has written the previous
-      // one's commit markers, and the broker answers CONCURRENT_TRANSACTIONS.
-      // A short first backoff keeps that retry from dominating the p99 latency
-      // (measured in docs/fencing.md: about 120 ms with 100 ms, about 20 ms with 10 ms).
-      retry: { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 },
-    });
-    await producer.connect();
+  /**
+   * Opens the partition's writer: one producer for each of its transactional
+   * ids, each fenced before use. Batches alternate between the two producers:
+   * a transaction then never starts while the broker still writes the markers
+   * of the same id's previous one, which it would answer with
+   * CONCURRENT_TRANSACTIONS and a retry (see docs/fencing.md).
+   */
+  static async open(kafka: Kafka, topic: string, partition: number, transactionalIds: readonly [string, string], hooks: PartitionWriterHooks): Promise<PartitionWriter> {
+    const opened: Producer[] = [];
     try {
-      // The first transaction registers the transactional id with the
-      // coordinator, which fences the previous producer of this id. Aborting it
-      // sends nothing, because no partition was added.
-      const fence = await producer.transaction();
-      await fence.abort();
+      for (const transactionalId of transactionalIds) {
+        opened.push(await openFencedProducer(kafka, transactionalId));
+      }
     } catch (error) {
-      await producer.disconnect().catch(() => undefined);
+      await Promise.all(opened.map((producer) => producer.disconnect().catch(() => undefined)));
       throw error;
     }
-    return new PartitionWriter(producer, topic, partition, hooks);
+    return new PartitionWriter(opened as [Producer, Producer], topic, partition, hooks);
   }
 
   /** Queues events and returns a promise that settles when they are committed. */
@@ -154,11 +180,13 @@ export class PartitionWriter {
   async close(): Promise<void> {
     const last = this.queue.at(-1);
     if (last !== undefined) await last.promise.catch(() => undefined);
-    await this.producer.disconnect();
+    await Promise.all(this.producers.map((producer) => producer.disconnect()));
   }
 
   private async commitBatch(batch: Batch): Promise<void> {
-    const transaction = await this.producer.transaction();
+    const producer = this.producers[this.turn]!;
+    this.turn = 1 - this.turn;
+    const transaction = await producer.transaction();
     try {
       const metadata = await transaction.send({ topic: this.topic, acks: -1, messages: batch.messages });
       await transaction.commit();

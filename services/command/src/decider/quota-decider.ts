@@ -239,7 +239,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     this.metrics.recoveries.inc({ reason });
     const isCurrent = () => this.owned.get(partition) === owned;
     try {
-      const writer = await PartitionWriter.open(this.kafka, this.topic, partition, this.transactionalId(partition), {
+      const writer = await PartitionWriter.open(this.kafka, this.topic, partition, this.transactionalIds(partition), {
         onFailed: (error, fenced) => this.onWriterFailed(owned, error, fenced),
         onBatchWritten: (records, seconds) => {
           this.metrics.batchRecords.observe(records);
@@ -367,8 +367,9 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     void this.takeOver(owned.partition, 'append_failed');
   }
 
-  private transactionalId(partition: number): string {
-    return `${this.topic}.decider.${partition}`;
+  /** The partition's two transactional ids; every writer of the partition uses both. */
+  private transactionalIds(partition: number): readonly [string, string] {
+    return [`${this.topic}.decider.${partition}.a`, `${this.topic}.decider.${partition}.b`];
   }
 
   private async endOffset(partition: number): Promise<bigint> {
