@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 
 import { encodeLedgerEvent, personKey, type LedgerEvent } from '@vevee/contracts';
 
@@ -76,6 +76,8 @@ export function isFencedError(error: unknown): boolean {
  */
 async function openFencedProducer(kafka: Kafka, transactionalId: string): Promise<Producer> {
   const producer = kafka.producer({
+    // Every record names its partition, so the partitioner never runs.
+    createPartitioner: Partitioners.DefaultPartitioner,
     transactionalId,
     idempotent: true,
     maxInFlightRequests: 1,
