@@ -27,7 +27,7 @@ async function withTimeout<T>(work: Promise<T>): Promise<T> {
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TransactionTimeoutError()), TRANSACTION_TIMEOUT_MS);
   });
-  // The losing promise may still reject later; nobody waits for it then.
+  // The losing promise may still reject later, and this keeps that rejection handled.
   work.catch(() => undefined);
   try {
     return await Promise.race([work, timeout]);
@@ -84,7 +84,7 @@ async function openFencedProducer(kafka: Kafka, transactionalId: string): Promis
     allowAutoTopicCreation: false,
     transactionTimeout: 30_000,
     // When the markers of the same id's previous transaction are still being
-    // written, the broker answers CONCURRENT_TRANSACTIONS; a short first
+    // written, the broker returns CONCURRENT_TRANSACTIONS, and a short first
     // backoff keeps that retry cheap (docs/fencing.md: p99 about 120 ms with a
     // 100 ms backoff, about 20 ms with 10 ms).
     retry: { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 },
@@ -114,7 +114,7 @@ export interface PartitionWriterHooks {
  *
  * Group commit: events decided while a transaction is in flight gather in the
  * next batch, and each batch is one transaction (send, then commit). Callers
- * are answered when their batch's transaction has committed.
+ * get their reply when their batch's transaction has committed.
  */
 export class PartitionWriter {
   private readonly queue: Batch[] = [];
@@ -137,8 +137,8 @@ export class PartitionWriter {
    * Opens the partition's writer: one producer for each of its transactional
    * ids, each fenced before use. Batches alternate between the two producers:
    * a transaction then never starts while the broker still writes the markers
-   * of the same id's previous one, which it would answer with
-   * CONCURRENT_TRANSACTIONS and a retry (see docs/fencing.md).
+   * of the same id's previous one, which it would reject with
+   * CONCURRENT_TRANSACTIONS, causing a retry (see docs/fencing.md).
    */
   static async open(kafka: Kafka, topic: string, partition: number, transactionalIds: readonly [string, string], hooks: PartitionWriterHooks): Promise<PartitionWriter> {
     const opened: Producer[] = [];

@@ -34,7 +34,7 @@ export type PersonRoute = { kind: 'local' } | { kind: 'remote'; url: string } | 
  * It then restores the latest snapshot, replays the ledger after it, and only
  * then serves. Commands for one partition are decided one after another on
  * in-memory state (each runs to completion on the event loop), appended in
- * transactions that group many decisions, and answered once durable.
+ * transactions that group many decisions, and replied to once durable.
  */
 @Injectable()
 export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -297,7 +297,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     const owned = this.owned.get(partition);
     if (owned?.replay === undefined) return;
     if (highWatermark > owned.replay.end) {
-      // Nobody writes the partition while its new owner replays it, so records
+      // No process writes the partition while its new owner replays it, so records
       // past the committed end belong to a transaction whose markers are not
       // written yet, or never will be (a hanging transaction). Deciding without
       // them could oversell, so the takeover starts again later.
@@ -367,7 +367,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     void this.takeOver(owned.partition, 'append_failed');
   }
 
-  /** The partition's two transactional ids; every writer of the partition uses both. */
+  /** Returns the partition's two transactional ids; every writer of the partition uses both. */
   private transactionalIds(partition: number): readonly [string, string] {
     return [`${this.topic}.decider.${partition}.a`, `${this.topic}.decider.${partition}.b`];
   }
