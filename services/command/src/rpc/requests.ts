@@ -1,6 +1,7 @@
 import { IsDefined, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
 
 import { ConnectError, Code } from '@connectrpc/connect';
+import { applyDecorators } from '@nestjs/common';
 
 /** Identifiers a person may be known by: printable, no control characters. */
 const PERSON_ID = /^[^\p{Cc}]+$/u;
@@ -11,16 +12,43 @@ const FINITE = { allowNaN: false, allowInfinity: false };
 /** The largest quantity or cost accepted: sums of such values stay exact in a double. */
 export const MAX_AMOUNT = 1e15;
 
+// class-validator runs a property's checks in the order they are applied and stops at
+// the first failure; applyDecorators applies them in the order listed.
+
+function IsPersonId(subject: string): PropertyDecorator {
+  return applyDecorators(
+    IsString(),
+    IsNotEmpty({ message: `personId is required: send the id of the person the ${subject} is for` }),
+    MaxLength(256),
+    Matches(PERSON_ID, { message: 'personId must not contain control characters' }),
+  );
+}
+
+function IsMeterName(): PropertyDecorator {
+  return applyDecorators(
+    MaxLength(64),
+    Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' }),
+  );
+}
+
+/** A quantity or cost: finite, 0 or more, at most MAX_AMOUNT. */
+function IsAmount(field: string): PropertyDecorator {
+  return applyDecorators(
+    IsNumber(FINITE, { message: `${field} must be a finite number` }),
+    Min(0, { message: `${field} must be 0 or greater` }),
+    Max(MAX_AMOUNT, { message: `${field} must be at most ${MAX_AMOUNT}` }),
+  );
+}
+
+function IsCurrency(): PropertyDecorator {
+  return applyDecorators(IsOptional(), Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' }));
+}
+
 export class ReserveRequestBody {
-  // class-validator runs the decorators from the bottom up and stops at the first failure.
-  @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
-  @MaxLength(256)
-  @IsNotEmpty({ message: 'personId is required: send the id of the person the call is for' })
-  @IsString()
+  @IsPersonId('call')
   personId = '';
 
-  @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
-  @MaxLength(64)
+  @IsMeterName()
   @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
   meter = '';
 
@@ -45,19 +73,14 @@ export class CommitRequestBody {
   @MaxLength(512)
   reservationId = '';
 
-  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
-  @Min(0, { message: 'quantity must be 0 or greater' })
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsAmount('quantity')
   @IsDefined({ message: 'quantity is required: send the quantity the call actually used, 0 if none' })
   quantity: number | undefined = undefined;
 
-  @Max(MAX_AMOUNT, { message: `cost must be at most ${MAX_AMOUNT}` })
-  @Min(0, { message: 'cost must be 0 or greater' })
-  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @IsAmount('cost')
   cost = 0;
 
-  @IsOptional()
-  @Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' })
+  @IsCurrency()
   currency: string | undefined = undefined;
 
   @IsOptional()
@@ -80,10 +103,7 @@ export class ReleaseRequestBody {
 }
 
 export class TrackRequestBody {
-  @Matches(PERSON_ID, { message: 'personId must not contain control characters' })
-  @MaxLength(256)
-  @IsNotEmpty({ message: 'personId is required: send the id of the person the event is for' })
-  @IsString()
+  @IsPersonId('event')
   personId = '';
 
   @Matches(EVENT_TYPE, { message: 'eventType must start with a letter and contain only letters, digits, ".", ":", "_" and "-"' })
@@ -92,22 +112,16 @@ export class TrackRequestBody {
   eventType = '';
 
   @IsOptional()
-  @MaxLength(64)
-  @Matches(METER, { message: 'meter must start with a letter and contain only letters, digits, ".", "_" and "-"' })
+  @IsMeterName()
   meter: string | undefined = undefined;
 
-  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
-  @Min(0, { message: 'quantity must be 0 or greater' })
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsAmount('quantity')
   quantity = 0;
 
-  @Max(MAX_AMOUNT, { message: `cost must be at most ${MAX_AMOUNT}` })
-  @Min(0, { message: 'cost must be 0 or greater' })
-  @IsNumber(FINITE, { message: 'cost must be a finite number' })
+  @IsAmount('cost')
   cost = 0;
 
-  @IsOptional()
-  @Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' })
+  @IsCurrency()
   currency: string | undefined = undefined;
 
   @IsOptional()
