@@ -23,7 +23,7 @@ import type { MeterLimits, WorkspacePlan } from './plan';
 import { counterKey, roundAmount, type PersonState } from './state';
 import { windowsAt } from './windows';
 
-/** What a decision needs from outside the person's state. */
+/** The inputs a decision takes from outside the person's state. */
 export interface DecisionContext {
   /** Decision time in epoch milliseconds, never earlier than the person's last event. */
   now: number;

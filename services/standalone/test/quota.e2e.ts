@@ -115,7 +115,7 @@ describe('release and expiry', () => {
 });
 
 describe('idempotency', () => {
-  it('reserve › a retry with the same key returns the same reservation and counts once', async () => {
+  it('reserve › a retry with the same key counts once', async () => {
     const personId = 'retry-person';
     const first = await stack.sdk.reserve({ personId, meter: 'tokens', quantity: 30, idempotencyKey: 'call-1' });
     const retry = await stack.sdk.reserve({ personId, meter: 'tokens', quantity: 30, idempotencyKey: 'call-1' });

@@ -83,10 +83,10 @@ async function openFencedProducer(kafka: Kafka, transactionalId: string): Promis
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     transactionTimeout: 30_000,
-    // When the markers of the same id's previous transaction are still being
-    // written, the broker returns CONCURRENT_TRANSACTIONS, and a short first
-    // backoff keeps that retry cheap (docs/fencing.md: p99 about 120 ms with a
-    // 100 ms backoff, about 20 ms with 10 ms).
+    // While the markers of the same id's previous transaction are still being
+    // written, the broker returns CONCURRENT_TRANSACTIONS. A short first backoff
+    // keeps that retry cheap: docs/fencing.md measured a p99 of about 120 ms
+    // with a 100 ms backoff and about 20 ms with 10 ms.
     retry: { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 },
   });
   await producer.connect();
