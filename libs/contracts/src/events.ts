@@ -32,7 +32,7 @@ export interface QuotaReservedEvent extends EnvelopeBase {
   quantity: number;
   expiresAt: number;
   windows: WindowRef[];
-  /** What is left under the tightest limit after the hold. */
+  /** The amount left under the tightest limit after the hold. */
   remaining: number;
   limit: number;
   limitPeriod: Period;

@@ -72,7 +72,7 @@ export type QuotaReply = ReserveReply | CommitReply | ReleaseReply | TrackReply 
 
 /**
  * The outcome of one command. `events` must be appended to the ledger even when
- * `error` is set, because they can hold expiries of holds that ran out before
+ * `error` is set, because they can contain expiries of holds that ran out before
  * the command arrived.
  */
 export interface Decision {

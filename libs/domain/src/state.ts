@@ -30,7 +30,7 @@ export interface ClosedReservation {
 }
 
 /**
- * Everything a decider knows about one person. Maps keep insertion order, and
+ * The state a decider keeps for one person. Maps keep insertion order, and
  * entries are inserted in decision-time order, so pruning reads from the front.
  */
 export interface PersonState {

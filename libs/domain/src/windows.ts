@@ -104,7 +104,7 @@ export function windowsAt(at: number, timeZone: string): WindowRef[] {
   return PERIODS.map((period) => windowFor(period, at, timeZone));
 }
 
-/** Returns true when `timeZone` is an IANA zone name that this runtime knows. */
+/** Returns true when `timeZone` is an IANA zone name that this runtime supports. */
 export function isValidTimeZone(timeZone: string): boolean {
   try {
     formatterFor(timeZone);

@@ -105,7 +105,7 @@ describe('decide', () => {
     expect(decide(state, reserve(1, 'c'), contextAt(T0 + 6)).reply).toMatchObject({ allowed: true });
   });
 
-  it('expiry › an expired hold is appended as an event and frees its quota', () => {
+  it('expiry › appends an event and frees quota', () => {
     const state = emptyPersonState();
     decide(state, reserve(100, 'a', 2), contextAt(T0));
     const later = decide(state, reserve(1, 'b'), contextAt(T0 + 2000));

@@ -20,7 +20,7 @@ export interface WaitOptions {
 /**
  * Polls `check` until it returns a value other than undefined or false, and
  * returns that value. On timeout it throws with `description` and the last
- * value or error seen, so a failing test says what it waited for.
+ * value or error seen, so a failing test names what it waited for.
  */
 export async function waitFor<T>(
   description: string,
@@ -75,7 +75,7 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-/** The folder a test run keeps its data in: the run's folder from the test command, or a temp folder. */
+/** Returns the folder a test run keeps its data in: the run's folder from the test command, or a temp folder. */
 export function testRunDir(): string {
   const dir = process.env.VEVEE_TEST_RUN_DIR ?? path.join(tmpdir(), 'vevee-tests');
   mkdirSync(dir, { recursive: true });

@@ -4,7 +4,7 @@
  */
 export class CommandServiceError extends Error {
   constructor(
-    readonly code: 'unavailable' | 'resource_exhausted' | 'internal',
+    readonly code: 'unavailable' | 'internal',
     message: string,
     readonly retriable: boolean,
     options?: { cause?: unknown },

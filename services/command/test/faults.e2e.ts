@@ -182,7 +182,7 @@ describe('command replicas › faults under load', () => {
     // commit and its markers when the broker goes down: it starts again fenced,
     // finds no leader for the partition and skips the markers ("Couldn't find
     // leader endpoint ... can be skipped"), so the decision stays invisible
-    // although the client was told it committed. A replicated cluster moves
+    // although the client received a committed reply. A replicated cluster moves
     // leadership instead. So the replica is frozen while the broker goes down,
     // once the committed ends stop moving; callers keep calling throughout.
     replica.signal('SIGSTOP');

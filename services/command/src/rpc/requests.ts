@@ -31,7 +31,7 @@ function IsMeterName(): PropertyDecorator {
   );
 }
 
-/** A quantity or cost: finite, 0 or more, at most MAX_AMOUNT. */
+/** Checks a quantity or cost: finite, 0 or more, at most MAX_AMOUNT. */
 function IsAmount(field: string): PropertyDecorator {
   return applyDecorators(
     IsNumber(FINITE, { message: `${field} must be a finite number` }),

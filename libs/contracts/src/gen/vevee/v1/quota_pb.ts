@@ -70,7 +70,7 @@ export type ReserveResponse = Message<"vevee.v1.ReserveResponse"> & {
   reservationId: string;
 
   /**
-   * What is left under the tightest limit after this decision.
+   * The amount left under the tightest limit after this decision.
    *
    * @generated from field: double remaining = 3;
    */
@@ -260,7 +260,7 @@ export type TrackRequest = Message<"vevee.v1.TrackRequest"> & {
   personId: string;
 
   /**
-   * What happened, for example `chat.completion` or `signup`.
+   * The kind of event, for example `chat.completion` or `signup`.
    *
    * @generated from field: string event_type = 2;
    */
