@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     pool: 'forks',
+    globalSetup: ['libs/testing/src/global-setup.ts'],
     projects: [
       {
         extends: true,

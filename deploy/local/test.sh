@@ -61,5 +61,11 @@ export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 step="vitest"
 echo "== vitest run $*" >&2
 status=0
-npx --no -- vitest run "$@" || status=$?
+vitest_log="$VEVEE_STATE/logs/vitest.log"
+npx --no -- vitest run "$@" 2>&1 | tee "$vitest_log" || status=$?
+if ((status != 0)) && grep -q "Unhandled" "$vitest_log"; then
+  # CI shows the end of the output, so the unhandled errors are repeated here.
+  echo "== unhandled errors (full output: $vitest_log)" >&2
+  sed 's/\x1b\[[0-9;]*m//g' "$vitest_log" | grep -A 12 "Unhandled" | head -60 >&2
+fi
 exit "$status"
