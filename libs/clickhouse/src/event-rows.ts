@@ -16,8 +16,9 @@ export interface EventRow {
   event_id: string;
   workspace_id: string;
   person_id: string;
-  type: LedgerEvent['type'];
-  /** The app's event type for UsageTracked, and empty for quota events. */
+  /** The ledger event type, or `Ingested` for an event the ingest sink inserts directly. */
+  type: LedgerEvent['type'] | 'Ingested';
+  /** The app's event type for UsageTracked and Ingested, and empty for quota events. */
   event_type: string;
   meter: string;
   quantity: number;
@@ -75,6 +76,25 @@ function typeColumns(event: LedgerEvent): TypeColumns {
         idempotency_key: event.idempotencyKey,
         metadata: JSON.stringify(event.metadata),
       };
+    case 'SubscriptionChanged':
+      return {
+        ...none,
+        meter: '',
+        quantity: 0,
+        metadata: JSON.stringify({ from: event.from, to: event.to, externalId: event.externalId, source: event.source, effectiveAt: event.effectiveAt }),
+      };
+    case 'CreditsGranted':
+      return {
+        ...none,
+        meter: event.meter,
+        quantity: event.amount,
+        idempotency_key: event.idempotencyKey,
+        metadata: JSON.stringify({ grantId: event.grantId, origin: event.origin, expiresAt: event.expiresAt }),
+      };
+    case 'CreditsBurned':
+      return { ...none, meter: event.meter, quantity: event.amount, reservation_id: event.reservationId, metadata: JSON.stringify({ grantId: event.grantId }) };
+    case 'CreditsExpired':
+      return { ...none, meter: event.meter, quantity: event.amount, metadata: JSON.stringify({ grantId: event.grantId }) };
     default: {
       const unknown: never = event;
       throw new Error(`no events table mapping for ledger event type ${String((unknown as { type: unknown }).type)}`);

@@ -5,13 +5,25 @@
  */
 export const LEDGER_SCHEMA_VERSION = 1;
 
-export type Period = 'day' | 'month';
+/** The length of a limit's window. `billing` is the subscription's billing month. */
+export type Period = 'minute' | 'hour' | 'day' | 'week' | 'month' | 'billing' | 'lifetime';
+
+export const LIMIT_PERIODS: readonly Period[] = ['minute', 'hour', 'day', 'week', 'month', 'billing', 'lifetime'];
+
+/** The end of a lifetime window: the largest instant a JavaScript Date holds. */
+export const LIFETIME_END = 8.64e15;
 
 /** A usage window that a quantity counts in. Times are epoch milliseconds. */
 export interface WindowRef {
   period: Period;
   start: number;
   end: number;
+  /**
+   * Set when every limit on this window lets credits pay for usage above it.
+   * Such a window counts only the part of a quantity that the plan's allowance
+   * pays for; the part paid by credits is counted in the credit ledger instead.
+   */
+  credits?: boolean;
 }
 
 interface EnvelopeBase {
@@ -22,6 +34,8 @@ interface EnvelopeBase {
   at: number;
   /** The plan version the decision used. */
   planVersion: number;
+  /** The plan the decision used; absent in events written before plans had ids. */
+  planId?: string;
 }
 
 export interface QuotaReservedEvent extends EnvelopeBase {
@@ -37,6 +51,12 @@ export interface QuotaReservedEvent extends EnvelopeBase {
   limit: number;
   limitPeriod: Period;
   resetsAt: number;
+  /** The part of the quantity held against credits instead of the allowance. */
+  creditQuantity?: number;
+  /** Ids of soft limits that this hold goes over: allowed, and flagged. */
+  softExceeded?: string[];
+  /** How a commit above the hold is treated, from the meter's limits. */
+  overagePolicy?: OveragePolicy;
 }
 
 export interface QuotaDeniedEvent extends EnvelopeBase {
@@ -45,6 +65,8 @@ export interface QuotaDeniedEvent extends EnvelopeBase {
   meter: string;
   quantity: number;
   reason: 'limit_exceeded';
+  /** The id of the hard limit that denied the reserve. */
+  limitId?: string;
   remaining: number;
   limit: number;
   limitPeriod: Period;
@@ -60,6 +82,10 @@ export interface QuotaCommittedEvent extends EnvelopeBase {
   quantity: number;
   overage: number;
   afterExpiry: boolean;
+  /** Set when the overage policy is `cap`: the requested quantity, above what was counted. */
+  requestedQuantity?: number;
+  /** The part of the quantity paid by credits; CreditsBurned events before this one record the grants. */
+  creditQuantity?: number;
   cost: number;
   currency: string;
   metadata: Record<string, unknown>;
@@ -94,6 +120,84 @@ export interface UsageTrackedEvent extends EnvelopeBase {
   currency: string;
   metadata: Record<string, unknown>;
   windows: WindowRef[];
+  /** The part of the quantity paid by credits; CreditsBurned events before this one record the grants. */
+  creditQuantity?: number;
+}
+
+/** How a commit above its reservation is counted: in full with the overage recorded, or capped at the reservation. */
+export type OveragePolicy = 'record' | 'cap';
+
+export type SubscriptionStatus = 'active' | 'trialing' | 'past_due' | 'paused' | 'canceled';
+
+export const SUBSCRIPTION_STATUSES: readonly SubscriptionStatus[] = ['active', 'trialing', 'past_due', 'paused', 'canceled'];
+
+/** A person's subscription as the decider keeps it. */
+export interface SubscriptionTerms {
+  planId: string;
+  status: SubscriptionStatus;
+  /** The anchor of billing periods and anchored windows, epoch milliseconds. */
+  startsAt: number;
+}
+
+/** A subscription change from a billing webhook, applied once per externalId. */
+export interface SubscriptionChangedEvent extends EnvelopeBase {
+  type: 'SubscriptionChanged';
+  externalId: string;
+  source: string;
+  /** When the billing system made the change; an older change never overwrites a newer one. */
+  occurredAt: number;
+  /** When the new terms apply: the decision time, or the next billing period boundary. */
+  effectiveAt: number;
+  from: SubscriptionTerms | null;
+  to: SubscriptionTerms;
+  reason: string;
+}
+
+/** A repeating grant: renewed at the start of each calendar period of the workspace. */
+export interface CreditRecurrence {
+  period: 'day' | 'week' | 'month';
+  /** The most unused balance that carries over into the next period; 0 carries nothing. */
+  rolloverCap: number;
+  /** How long carried-over credit lasts after the boundary; null keeps it for one more period. */
+  rolloverExpiresAfterMs: number | null;
+}
+
+export interface CreditsGrantedEvent extends EnvelopeBase {
+  type: 'CreditsGranted';
+  idempotencyKey: string;
+  grantId: string;
+  /** A meter key, or a currency code (credits for every meter whose unit is that currency). */
+  meter: string;
+  amount: number;
+  /** Lower numbers burn first. */
+  priority: number;
+  effectiveAt: number;
+  expiresAt: number | null;
+  recurrence: CreditRecurrence | null;
+  /** For a renewal or a rollover, the recurring grant it came from. */
+  parentGrantId: string | null;
+  origin: 'grant' | 'renewal' | 'rollover';
+  reason: string;
+}
+
+/** Part or all of one grant, spent by one usage. */
+export interface CreditsBurnedEvent extends EnvelopeBase {
+  type: 'CreditsBurned';
+  grantId: string;
+  meter: string;
+  amount: number;
+  /** The reservation or tracked event that spent the credit. */
+  reservationId: string;
+  usageEventId: string;
+}
+
+/** The unused balance of a grant written off at its expiry. */
+export interface CreditsExpiredEvent extends EnvelopeBase {
+  type: 'CreditsExpired';
+  grantId: string;
+  meter: string;
+  amount: number;
+  expiredAt: number;
 }
 
 export type LedgerEvent =
@@ -102,7 +206,11 @@ export type LedgerEvent =
   | QuotaCommittedEvent
   | QuotaReleasedEvent
   | QuotaExpiredEvent
-  | UsageTrackedEvent;
+  | UsageTrackedEvent
+  | SubscriptionChangedEvent
+  | CreditsGrantedEvent
+  | CreditsBurnedEvent
+  | CreditsExpiredEvent;
 
 export type LedgerEventType = LedgerEvent['type'];
 
@@ -113,6 +221,10 @@ export const LEDGER_EVENT_TYPES: readonly LedgerEventType[] = [
   'QuotaReleased',
   'QuotaExpired',
   'UsageTracked',
+  'SubscriptionChanged',
+  'CreditsGranted',
+  'CreditsBurned',
+  'CreditsExpired',
 ];
 
 /** Raised for a record that no reader of this version may skip or guess at. */

@@ -1,5 +1,7 @@
 /** Commands a person's decider accepts. Inputs are validated at the edge. */
 
+import type { CreditRecurrence, SubscriptionStatus } from '@vevee/contracts';
+
 export const DEFAULT_RESERVATION_TTL_SECONDS = 60;
 
 interface PersonCommand {
@@ -47,7 +49,44 @@ export interface ExpireReservationsCommand extends PersonCommand {
   kind: 'expire';
 }
 
+/** Answers what a reserve would answer now, without holding anything. */
+export interface CheckQuotaCommand extends PersonCommand {
+  kind: 'check';
+  meter: string;
+  quantity: number;
+}
+
+export interface UpsertSubscriptionCommand extends PersonCommand {
+  kind: 'upsertSubscription';
+  planId: string;
+  status: SubscriptionStatus;
+  /** The billing anchor; undefined keeps the current one, or uses the decision time for a new subscription. */
+  startsAt: number | undefined;
+  source: string;
+  externalId: string;
+  occurredAt: number;
+  /** `immediately`, or `next_period`: at the end of the current billing period. */
+  effective: 'immediately' | 'next_period';
+  reason: string;
+}
+
+export interface GrantCreditsCommand extends PersonCommand {
+  kind: 'grantCredits';
+  idempotencyKey: string;
+  meter: string;
+  amount: number;
+  priority: number;
+  /** Undefined means the decision time. */
+  effectiveAt: number | undefined;
+  expiresAt: number | null;
+  recurrence: CreditRecurrence | null;
+  reason: string;
+}
+
 export type QuotaCommand =
+  | CheckQuotaCommand
+  | UpsertSubscriptionCommand
+  | GrantCreditsCommand
   | ReserveQuotaCommand
   | CommitQuotaCommand
   | ReleaseQuotaCommand

@@ -1,4 +1,7 @@
 import type {
+  CreditsBurnedEvent,
+  CreditsExpiredEvent,
+  CreditsGrantedEvent,
   LedgerEvent,
   Period,
   QuotaCommittedEvent,
@@ -6,28 +9,33 @@ import type {
   QuotaExpiredEvent,
   QuotaReleasedEvent,
   QuotaReservedEvent,
+  SubscriptionChangedEvent,
+  SubscriptionTerms,
   UsageTrackedEvent,
   WindowRef,
 } from '@vevee/contracts';
 
+import { isCurrencyCode, latestPlanVersion, meterOf, type LimitDefinition, type PlanVersion, type WorkspaceCatalog } from './catalog';
 import type {
+  CheckQuotaCommand,
   CommitQuotaCommand,
+  GrantCreditsCommand,
   QuotaCommand,
   ReleaseQuotaCommand,
   ReserveQuotaCommand,
   TrackUsageCommand,
+  UpsertSubscriptionCommand,
 } from './commands';
 import { DomainError } from './errors';
 import { advanceTo, applyEvent } from './fold';
-import type { MeterLimits, WorkspacePlan } from './plan';
-import { counterKey, roundAmount, type PersonState } from './state';
-import { windowsAt } from './windows';
+import { counterKey, roundAmount, type CreditGrant, type PersonState } from './state';
+import { anchoredWindowFor, limitWindowFor, windowFor } from './windows';
 
 /** The inputs a decision takes from outside the person's state. */
 export interface DecisionContext {
   /** Decision time in epoch milliseconds, never earlier than the person's last event. */
   now: number;
-  plan: WorkspacePlan;
+  catalog: WorkspaceCatalog;
   newEventId(): string;
   newReservationId(personId: string): string;
 }
@@ -42,6 +50,10 @@ export interface ReserveReply {
   resetsAt: number;
   expiresAt: number | undefined;
   reason: string;
+  /** The part of the quantity held against credits. */
+  creditQuantity: number;
+  /** Soft limits that the reserve goes over. */
+  softExceeded: string[];
 }
 
 export interface CommitReply {
@@ -50,6 +62,9 @@ export interface CommitReply {
   quantity: number;
   overage: number;
   afterExpiry: boolean;
+  creditQuantity: number;
+  /** Set when the commit asked for more than the reservation and the policy capped it. */
+  capped: boolean;
 }
 
 export interface ReleaseReply {
@@ -68,7 +83,27 @@ export interface ExpireReply {
   expired: number;
 }
 
-export type QuotaReply = ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply;
+export interface SubscriptionReply {
+  kind: 'upsertSubscription';
+  applied: boolean;
+  /** `applied`, `scheduled`, `duplicate` (externalId seen before) or `stale` (older occurredAt). */
+  outcome: 'applied' | 'scheduled' | 'duplicate' | 'stale';
+  current: SubscriptionTerms | null;
+  scheduled: { terms: SubscriptionTerms; effectiveAt: number } | null;
+}
+
+export interface GrantReply {
+  kind: 'grantCredits';
+  grantId: string;
+  /** The person's spendable balance of the grant's meter or currency now. */
+  balance: number;
+}
+
+export interface CheckReply extends Omit<ReserveReply, 'kind' | 'reservationId' | 'expiresAt'> {
+  kind: 'check';
+}
+
+export type QuotaReply = ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply | SubscriptionReply | GrantReply | CheckReply;
 
 /**
  * The outcome of one command. `events` must be appended to the ledger even when
@@ -81,44 +116,181 @@ export interface Decision {
   error: DomainError | undefined;
 }
 
-interface LimitCheck {
-  period: Period;
-  limit: number;
-  available: number;
+const BILLED_STATUSES = new Set(['active', 'trialing', 'past_due']);
+
+/** Returns the terms that decide the person's plan: a billed subscription, or none. */
+function billedSubscription(state: PersonState): SubscriptionTerms | undefined {
+  const current = state.subscription.current;
+  return current !== null && BILLED_STATUSES.has(current.status) ? current : undefined;
+}
+
+/** Returns the latest version of the person's plan: the subscribed plan, or the workspace's default plan. */
+export function planOf(state: PersonState, catalog: WorkspaceCatalog): PlanVersion {
+  const planId = billedSubscription(state)?.planId ?? catalog.defaultPlanId;
+  const plan = latestPlanVersion(catalog, planId) ?? latestPlanVersion(catalog, catalog.defaultPlanId);
+  if (plan === undefined) {
+    throw new DomainError('failed_precondition', undefined, `workspace "${catalog.workspaceId}" has no plan "${planId}" and no default plan; publish a plan first`);
+  }
+  return plan;
+}
+
+/** One limit of the person's plan on a meter, with what is left of it now. */
+export interface LimitStatus {
+  limit: LimitDefinition;
   window: WindowRef;
+  used: number;
+  reserved: number;
+  /** amount - used - reserved; negative after a recorded overage. */
+  available: number;
 }
 
-function meterLimitsOf(plan: WorkspacePlan, meter: string): MeterLimits {
-  const limits = plan.meters[meter];
-  if (limits === undefined) {
-    const known = Object.keys(plan.meters).join(', ');
-    throw new DomainError('invalid_argument', 'meter', `unknown meter "${meter}"; the workspace's plan defines: ${known}`);
-  }
-  return limits;
-}
-
-/** Returns each limit of the meter with what is left of it now, tightest first. */
-function checkLimits(state: PersonState, meter: string, limits: MeterLimits, windows: WindowRef[]): LimitCheck[] {
-  const checks: LimitCheck[] = [];
-  for (const window of windows) {
-    const limit = limits[window.period];
-    if (limit === undefined) continue;
+/** Returns every limit of the person's plan on `meter`, in the plan's order, with its window and counters at `now`. */
+export function limitStatuses(state: PersonState, catalog: WorkspaceCatalog, plan: PlanVersion, meter: string, now: number): LimitStatus[] {
+  const anchor = billedSubscription(state)?.startsAt;
+  const statuses: LimitStatus[] = [];
+  for (const limit of plan.limits) {
+    if (limit.meter !== meter) continue;
+    const window = limitWindowFor(limit.period, limit.window, now, catalog.timeZone, anchor);
     const counter = state.counters.get(counterKey(meter, window));
-    const available = roundAmount(limit - (counter?.used ?? 0) - (counter?.reserved ?? 0));
-    checks.push({ period: window.period, limit, available, window });
+    const used = counter?.used ?? 0;
+    const reserved = counter?.reserved ?? 0;
+    statuses.push({ limit, window, used, reserved, available: roundAmount(limit.amount - used - reserved) });
   }
-  return checks.sort((a, b) => a.available - b.available);
+  return statuses;
 }
 
-function envelope(command: QuotaCommand, context: DecisionContext) {
-  return {
+/**
+ * Returns the distinct windows of the statuses. A window is marked `credits`
+ * when every limit on it lets credits pay above it, because the counter of a
+ * window is shared by its limits.
+ */
+function windowsOf(statuses: LimitStatus[]): WindowRef[] {
+  const byKey = new Map<string, WindowRef>();
+  for (const { limit, window } of statuses) {
+    const key = `${window.period}|${window.start}|${window.end}`;
+    const known = byKey.get(key);
+    if (known === undefined) {
+      byKey.set(key, { ...window, credits: limit.credits });
+    } else if (!limit.credits) {
+      known.credits = false;
+    }
+  }
+  return [...byKey.values()].map((window) => (window.credits === true ? window : { period: window.period, start: window.start, end: window.end }));
+}
+
+/** Returns true when a grant pays for `meter`: granted for the meter itself, or for the currency that is its unit. */
+function grantPaysFor(grant: CreditGrant, meter: string, unit: string): boolean {
+  return grant.meter === meter || (isCurrencyCode(unit) && grant.meter === unit);
+}
+
+/**
+ * Returns the grants that can pay for `meter` now, in burn order: lower
+ * priority number first, then the soonest expiry, then the oldest grant.
+ */
+export function spendableGrants(state: PersonState, catalog: WorkspaceCatalog, meter: string, now: number): CreditGrant[] {
+  const unit = catalog.meters[meter]?.unit ?? meter;
+  return [...state.grants.values()]
+    .filter(
+      (grant) =>
+        grant.recurrence === null &&
+        grant.remaining > 0 &&
+        grant.effectiveAt <= now &&
+        (grant.expiresAt === null || grant.expiresAt > now) &&
+        grantPaysFor(grant, meter, unit),
+    )
+    .sort(
+      (a, b) =>
+        a.priority - b.priority ||
+        (a.expiresAt ?? Number.MAX_VALUE) - (b.expiresAt ?? Number.MAX_VALUE) ||
+        a.grantedAt - b.grantedAt ||
+        (a.grantId < b.grantId ? -1 : a.grantId > b.grantId ? 1 : 0),
+    );
+}
+
+/** Returns the credit that is free to hold for `meter`: spendable grants minus what active holds keep. */
+export function creditAvailable(state: PersonState, catalog: WorkspaceCatalog, meter: string, now: number): number {
+  const total = spendableGrants(state, catalog, meter, now).reduce((sum, grant) => sum + grant.remaining, 0);
+  let held = 0;
+  for (const hold of state.holds.values()) {
+    if (hold.meter === meter) held += hold.creditQuantity;
+  }
+  return roundAmount(Math.max(0, total - held));
+}
+
+interface Assessment {
+  allowed: boolean;
+  statuses: LimitStatus[];
+  windows: WindowRef[];
+  creditQuantity: number;
+  softExceeded: string[];
+  /** The hard limit that denied, or the tightest hard limit of an allowed reserve. */
+  reported: LimitStatus;
+  remaining: number;
+}
+
+/**
+ * Decides whether `quantity` fits every limit of the person's plan on the
+ * meter. Every hard limit must pass on its own; a hard limit with `credits`
+ * may pass by holding credit for the part above its allowance. Soft limits
+ * never deny, and the ones exceeded are reported.
+ */
+function assess(state: PersonState, catalog: WorkspaceCatalog, plan: PlanVersion, meter: string, quantity: number, now: number): Assessment {
+  const statuses = limitStatuses(state, catalog, plan, meter, now);
+  if (statuses.length === 0) {
+    throw new DomainError('failed_precondition', 'meter', `plan "${plan.planId}" version ${plan.version} has no limit on meter "${meter}"; add a limit to the plan`);
+  }
+  const hard = statuses.filter((status) => status.limit.enforcement === 'hard');
+  const softExceeded = statuses.filter((status) => status.limit.enforcement === 'soft' && status.available < quantity).map((status) => status.limit.id);
+
+  let creditQuantity = 0;
+  let denying: LimitStatus | undefined;
+  for (const status of hard) {
+    if (status.available >= quantity) continue;
+    if (!status.limit.credits) {
+      if (denying === undefined || status.available < denying.available) denying = status;
+      continue;
+    }
+    creditQuantity = Math.max(creditQuantity, roundAmount(quantity - Math.max(0, status.available)));
+  }
+  if (denying === undefined && creditQuantity > 0 && creditAvailable(state, catalog, meter, now) < creditQuantity) {
+    denying = hard.filter((status) => status.limit.credits && status.available < quantity).sort((a, b) => a.available - b.available)[0];
+  }
+
+  const windows = windowsOf(statuses);
+  if (denying !== undefined) {
+    return { allowed: false, statuses, windows, creditQuantity: 0, softExceeded, reported: denying, remaining: Math.max(0, denying.available) };
+  }
+
+  // The tightest hard limit after this quantity, or the tightest soft one when the plan has no hard limit.
+  const counted = (status: LimitStatus) => (status.limit.credits ? quantity - creditQuantity : quantity);
+  const candidates = hard.length > 0 ? hard : statuses;
+  const reported = candidates.reduce((tightest, status) => (status.available - counted(status) < tightest.available - counted(tightest) ? status : tightest));
+  return { allowed: true, statuses, windows, creditQuantity, softExceeded, reported, remaining: Math.max(0, roundAmount(reported.available - counted(reported))) };
+}
+
+interface Envelope {
+  version: 1;
+  eventId: string;
+  workspaceId: string;
+  personId: string;
+  at: number;
+  planVersion: number;
+  planId: string;
+}
+
+/** Builds event envelopes for one decision, all with the person's plan at decision time. */
+type EnvelopeFactory = () => Envelope;
+
+function envelopeFactory(command: QuotaCommand, context: DecisionContext, plan: PlanVersion | undefined): EnvelopeFactory {
+  return () => ({
     version: 1 as const,
     eventId: context.newEventId(),
     workspaceId: command.workspaceId,
     personId: command.personId,
     at: context.now,
-    planVersion: context.plan.version,
-  };
+    planVersion: plan?.version ?? context.catalog.version,
+    planId: plan?.planId ?? context.catalog.defaultPlanId,
+  });
 }
 
 function reserveReplyOf(event: QuotaReservedEvent | QuotaDeniedEvent): ReserveReply {
@@ -133,6 +305,8 @@ function reserveReplyOf(event: QuotaReservedEvent | QuotaDeniedEvent): ReserveRe
     resetsAt: event.resetsAt,
     expiresAt: allowed ? event.expiresAt : undefined,
     reason: allowed ? '' : event.reason,
+    creditQuantity: allowed ? (event.creditQuantity ?? 0) : 0,
+    softExceeded: allowed ? (event.softExceeded ?? []) : [],
   };
 }
 
@@ -143,6 +317,8 @@ function commitReplyOf(event: QuotaCommittedEvent): CommitReply {
     quantity: event.quantity,
     overage: event.overage,
     afterExpiry: event.afterExpiry,
+    creditQuantity: event.creditQuantity ?? 0,
+    capped: event.requestedQuantity !== undefined,
   };
 }
 
@@ -154,7 +330,35 @@ function rejectReusedKey(field: string, key: string): never {
   );
 }
 
-function decideReserve(state: PersonState, command: ReserveQuotaCommand, context: DecisionContext): { events: LedgerEvent[]; reply: ReserveReply } {
+type Outcome<R extends QuotaReply> = { events: LedgerEvent[]; reply: R };
+
+interface Decider {
+  state: PersonState;
+  context: DecisionContext;
+  plan: PlanVersion;
+  envelope: EnvelopeFactory;
+}
+
+function decideCheck({ state, context, plan }: Decider, command: CheckQuotaCommand): Outcome<CheckReply> {
+  meterOf(context.catalog, command.meter);
+  const assessment = assess(state, context.catalog, plan, command.meter, command.quantity, context.now);
+  return {
+    events: [],
+    reply: {
+      kind: 'check',
+      allowed: assessment.allowed,
+      remaining: assessment.remaining,
+      limit: assessment.reported.limit.amount,
+      period: assessment.reported.limit.period,
+      resetsAt: assessment.reported.window.end,
+      reason: assessment.allowed ? '' : 'limit_exceeded',
+      creditQuantity: assessment.creditQuantity,
+      softExceeded: assessment.softExceeded,
+    },
+  };
+}
+
+function decideReserve({ state, context, plan, envelope }: Decider, command: ReserveQuotaCommand): Outcome<ReserveReply> {
   const previous = state.idempotency.get(command.idempotencyKey);
   if (previous !== undefined) {
     const isSameRequest =
@@ -165,46 +369,62 @@ function decideReserve(state: PersonState, command: ReserveQuotaCommand, context
     return { events: [], reply: reserveReplyOf(previous) };
   }
 
-  const limits = meterLimitsOf(context.plan, command.meter);
-  const windows = windowsAt(context.now, context.plan.timeZone);
-  const checks = checkLimits(state, command.meter, limits, windows);
-  const tightest = checks[0];
-  if (tightest === undefined) {
-    throw new DomainError('failed_precondition', 'meter', `meter "${command.meter}" has no limit in the workspace's plan; add a day or month limit`);
-  }
-  const allowed = tightest.available >= command.quantity;
+  meterOf(context.catalog, command.meter);
+  const assessment = assess(state, context.catalog, plan, command.meter, command.quantity, context.now);
   const base = {
-    ...envelope(command, context),
+    ...envelope(),
     idempotencyKey: command.idempotencyKey,
     meter: command.meter,
     quantity: command.quantity,
-    limit: tightest.limit,
-    limitPeriod: tightest.period,
-    resetsAt: tightest.window.end,
+    limit: assessment.reported.limit.amount,
+    limitPeriod: assessment.reported.limit.period,
+    resetsAt: assessment.reported.window.end,
+    remaining: assessment.remaining,
   };
 
-  const event: QuotaReservedEvent | QuotaDeniedEvent = allowed
-    ? {
-        ...base,
-        type: 'QuotaReserved',
-        reservationId: context.newReservationId(command.personId),
-        expiresAt: context.now + command.ttlSeconds * 1000,
-        windows,
-        remaining: roundAmount(tightest.available - command.quantity),
-      }
-    : { ...base, type: 'QuotaDenied', reason: 'limit_exceeded', remaining: Math.max(0, tightest.available) };
+  let event: QuotaReservedEvent | QuotaDeniedEvent;
+  if (assessment.allowed) {
+    const capped = assessment.statuses.some((status) => status.limit.overage === 'cap');
+    event = {
+      ...base,
+      type: 'QuotaReserved',
+      reservationId: context.newReservationId(command.personId),
+      expiresAt: context.now + command.ttlSeconds * 1000,
+      windows: assessment.windows,
+      creditQuantity: assessment.creditQuantity,
+      softExceeded: assessment.softExceeded,
+      overagePolicy: capped ? 'cap' : 'record',
+    };
+  } else {
+    event = { ...base, type: 'QuotaDenied', reason: 'limit_exceeded', limitId: assessment.reported.limit.id };
+  }
   return { events: [event], reply: reserveReplyOf(event) };
 }
 
-function decideCommit(state: PersonState, command: CommitQuotaCommand, context: DecisionContext): { events: LedgerEvent[]; reply: CommitReply } {
+/** Spends up to `amount` of the person's credit for `meter` in burn order, one event per grant touched. */
+function burnCredits(decider: Decider, meter: string, amount: number, usage: { reservationId: string; usageEventId: string }): CreditsBurnedEvent[] {
+  const burns: CreditsBurnedEvent[] = [];
+  let left = roundAmount(amount);
+  for (const grant of spendableGrants(decider.state, decider.context.catalog, meter, decider.context.now)) {
+    if (left <= 0) break;
+    const burned = Math.min(grant.remaining, left);
+    left = roundAmount(left - burned);
+    burns.push({ ...decider.envelope(), type: 'CreditsBurned', grantId: grant.grantId, meter: grant.meter, amount: burned, ...usage });
+  }
+  return burns;
+}
+
+function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<CommitReply> {
+  const { state, context, envelope } = decider;
   const hold = state.holds.get(command.reservationId);
   const closed = state.closed.get(command.reservationId);
   if (hold === undefined && closed === undefined) {
     throw new DomainError('not_found', 'reservationId', `reservation "${command.reservationId}" not found; it may be older than 24 hours or belong to another workspace`);
   }
   if (closed?.status === 'committed' && closed.event?.type === 'QuotaCommitted') {
-    if (closed.event.quantity !== command.quantity || closed.event.cost !== command.cost) {
-      throw new DomainError('failed_precondition', 'reservationId', `reservation "${command.reservationId}" was already committed with quantity ${closed.event.quantity}; a reservation is committed once`);
+    const requested = closed.event.requestedQuantity ?? closed.event.quantity;
+    if (requested !== command.quantity || closed.event.cost !== command.cost) {
+      throw new DomainError('failed_precondition', 'reservationId', `reservation "${command.reservationId}" was already committed with quantity ${requested}; a reservation is committed once`);
     }
     return { events: [], reply: commitReplyOf(closed.event) };
   }
@@ -212,26 +432,37 @@ function decideCommit(state: PersonState, command: CommitQuotaCommand, context: 
     throw new DomainError('failed_precondition', 'reservationId', `reservation "${command.reservationId}" was released and cannot be committed; use track to record usage without a hold`);
   }
 
-  const reserved = (hold ?? closed!.hold);
+  const reserved = hold ?? closed!.hold;
+  const capped = reserved.overagePolicy === 'cap' && command.quantity > reserved.quantity;
+  const quantity = capped ? reserved.quantity : command.quantity;
+  // Usage fills the allowance part of the hold first, then its credit part. A
+  // recorded overage above the hold counts against the allowance.
+  const allowancePart = reserved.quantity - reserved.creditQuantity;
+  const creditWanted = quantity <= reserved.quantity ? Math.max(0, roundAmount(quantity - allowancePart)) : reserved.creditQuantity;
+  const eventId = context.newEventId();
+  const burns = creditWanted > 0 ? burnCredits(decider, reserved.meter, creditWanted, { reservationId: command.reservationId, usageEventId: eventId }) : [];
   const event: QuotaCommittedEvent = {
-    ...envelope(command, context),
+    ...envelope(),
+    eventId,
     type: 'QuotaCommitted',
     idempotencyKey: command.idempotencyKey,
     reservationId: command.reservationId,
     meter: reserved.meter,
     reservedQuantity: reserved.quantity,
-    quantity: command.quantity,
-    overage: Math.max(0, command.quantity - reserved.quantity),
+    quantity,
+    overage: Math.max(0, roundAmount(quantity - reserved.quantity)),
     afterExpiry: hold === undefined,
+    ...(capped ? { requestedQuantity: command.quantity } : {}),
+    creditQuantity: roundAmount(burns.reduce((sum, burn) => sum + burn.amount, 0)),
     cost: command.cost,
     currency: command.currency,
     metadata: command.metadata,
     windows: reserved.windows,
   };
-  return { events: [event], reply: commitReplyOf(event) };
+  return { events: [...burns, event], reply: commitReplyOf(event) };
 }
 
-function decideRelease(state: PersonState, command: ReleaseQuotaCommand, context: DecisionContext): { events: LedgerEvent[]; reply: ReleaseReply } {
+function decideRelease({ state, envelope }: Decider, command: ReleaseQuotaCommand): Outcome<ReleaseReply> {
   const hold = state.holds.get(command.reservationId);
   if (hold === undefined) {
     const closed = state.closed.get(command.reservationId);
@@ -246,7 +477,7 @@ function decideRelease(state: PersonState, command: ReleaseQuotaCommand, context
   }
 
   const event: QuotaReleasedEvent = {
-    ...envelope(command, context),
+    ...envelope(),
     type: 'QuotaReleased',
     idempotencyKey: command.idempotencyKey,
     reservationId: hold.reservationId,
@@ -257,7 +488,8 @@ function decideRelease(state: PersonState, command: ReleaseQuotaCommand, context
   return { events: [event], reply: { kind: 'release', reservationId: hold.reservationId, released: hold.quantity } };
 }
 
-function decideTrack(state: PersonState, command: TrackUsageCommand, context: DecisionContext): { events: LedgerEvent[]; reply: TrackReply } {
+function decideTrack(decider: Decider, command: TrackUsageCommand): Outcome<TrackReply> {
+  const { state, context, plan, envelope } = decider;
   const previous = state.idempotency.get(command.idempotencyKey);
   if (previous !== undefined) {
     if (previous.type !== 'UsageTracked' || previous.eventType !== command.eventType || previous.quantity !== command.quantity) {
@@ -265,12 +497,26 @@ function decideTrack(state: PersonState, command: TrackUsageCommand, context: De
     }
     return { events: [], reply: { kind: 'track', eventId: previous.eventId } };
   }
+
+  let windows: WindowRef[] = [];
+  let burns: CreditsBurnedEvent[] = [];
+  const eventId = context.newEventId();
   if (command.meter !== '') {
-    meterLimitsOf(context.plan, command.meter);
+    meterOf(context.catalog, command.meter);
+    // Tracked usage is never denied. Credits pay for the part above the allowance of limits that accept them.
+    const statuses = limitStatuses(state, context.catalog, plan, command.meter, context.now);
+    windows = windowsOf(statuses);
+    let creditWanted = 0;
+    for (const status of statuses) {
+      if (status.limit.enforcement !== 'hard' || !status.limit.credits) continue;
+      creditWanted = Math.max(creditWanted, roundAmount(command.quantity - Math.max(0, status.available)));
+    }
+    if (creditWanted > 0) burns = burnCredits(decider, command.meter, creditWanted, { reservationId: '', usageEventId: eventId });
   }
 
   const event: UsageTrackedEvent = {
-    ...envelope(command, context),
+    ...envelope(),
+    eventId,
     type: 'UsageTracked',
     idempotencyKey: command.idempotencyKey,
     eventType: command.eventType,
@@ -279,25 +525,185 @@ function decideTrack(state: PersonState, command: TrackUsageCommand, context: De
     cost: command.cost,
     currency: command.currency,
     metadata: command.metadata,
-    windows: command.meter === '' ? [] : windowsAt(context.now, context.plan.timeZone),
+    windows,
+    creditQuantity: roundAmount(burns.reduce((sum, burn) => sum + burn.amount, 0)),
   };
-  return { events: [event], reply: { kind: 'track', eventId: event.eventId } };
+  return { events: [...burns, event], reply: { kind: 'track', eventId } };
+}
+
+function decideSubscription({ state, context, envelope }: Decider, command: UpsertSubscriptionCommand): Outcome<SubscriptionReply> {
+  const subscription = state.subscription;
+  const replyWith = (outcome: SubscriptionReply['outcome']): SubscriptionReply => ({
+    kind: 'upsertSubscription',
+    applied: outcome === 'applied' || outcome === 'scheduled',
+    outcome,
+    current: subscription.current,
+    scheduled: subscription.scheduled,
+  });
+  if (subscription.appliedExternalIds.includes(command.externalId)) return { events: [], reply: replyWith('duplicate') };
+  if (command.occurredAt < subscription.occurredAt) return { events: [], reply: replyWith('stale') };
+  if (latestPlanVersion(context.catalog, command.planId) === undefined) {
+    const known = Object.keys(context.catalog.plans).join(', ');
+    throw new DomainError('invalid_argument', 'planId', `unknown plan "${command.planId}"; the workspace has: ${known}`);
+  }
+
+  const from = subscription.scheduled?.terms ?? subscription.current;
+  const to: SubscriptionTerms = { planId: command.planId, status: command.status, startsAt: command.startsAt ?? from?.startsAt ?? context.now };
+  const current = subscription.current;
+  const effectiveAt =
+    command.effective === 'next_period' && current !== null
+      ? anchoredWindowFor('billing', context.now, current.startsAt, context.catalog.timeZone).end
+      : context.now;
+  const event: SubscriptionChangedEvent = {
+    ...envelope(),
+    type: 'SubscriptionChanged',
+    externalId: command.externalId,
+    source: command.source,
+    occurredAt: command.occurredAt,
+    effectiveAt,
+    from,
+    to,
+    reason: command.reason,
+  };
+  return { events: [event], reply: replyWith(effectiveAt > context.now ? 'scheduled' : 'applied') };
+}
+
+function decideGrant({ state, context, envelope }: Decider, command: GrantCreditsCommand): Outcome<GrantReply> {
+  const existing = state.grantKeys.get(command.idempotencyKey);
+  if (existing !== undefined) {
+    const grant = state.grants.get(existing);
+    if (grant !== undefined && (grant.meter !== command.meter || grant.amount !== command.amount)) {
+      rejectReusedKey('idempotencyKey', command.idempotencyKey);
+    }
+    return { events: [], reply: { kind: 'grantCredits', grantId: existing, balance: creditAvailable(state, context.catalog, command.meter, context.now) } };
+  }
+  if (context.catalog.meters[command.meter] === undefined && !isCurrencyCode(command.meter)) {
+    const known = Object.keys(context.catalog.meters).join(', ');
+    throw new DomainError('invalid_argument', 'meter', `credits must name a meter (${known}) or a three-letter currency code such as USD; got "${command.meter}"`);
+  }
+  const effectiveAt = command.effectiveAt ?? context.now;
+  if (command.expiresAt !== null && command.expiresAt <= effectiveAt) {
+    throw new DomainError('invalid_argument', 'expiresAt', 'expiresAt must be after effectiveAt; omit it for credit that never expires');
+  }
+
+  const base = envelope();
+  const event: CreditsGrantedEvent = {
+    ...base,
+    type: 'CreditsGranted',
+    idempotencyKey: command.idempotencyKey,
+    grantId: `grant_${base.eventId}`,
+    meter: command.meter,
+    amount: command.amount,
+    priority: command.priority,
+    effectiveAt,
+    expiresAt: command.expiresAt,
+    recurrence: command.recurrence,
+    parentGrantId: null,
+    origin: 'grant',
+    reason: command.reason,
+  };
+  return { events: [event], reply: { kind: 'grantCredits', grantId: event.grantId, balance: 0 } };
+}
+
+/**
+ * Returns the credit events due at `now`: for each recurring grant, the
+ * renewal for the current period, with the previous period's balance rolled
+ * over up to the cap and the rest written off, and then a write-off of every
+ * other grant that expired with a balance left. Each event is applied before
+ * the next is computed.
+ */
+function settleCredits(state: PersonState, context: DecisionContext, envelope: EnvelopeFactory): LedgerEvent[] {
+  const events: LedgerEvent[] = [];
+  const emit = (event: LedgerEvent) => {
+    applyEvent(state, event);
+    events.push(event);
+  };
+  const now = context.now;
+
+  for (const series of [...state.grants.values()]) {
+    const recurrence = series.recurrence;
+    if (recurrence === null || series.effectiveAt > now) continue;
+    const cycle = windowFor(recurrence.period, now, context.catalog.timeZone);
+    if (series.expiresAt !== null && cycle.start >= series.expiresAt) continue;
+    if (series.renewedFor !== null && series.renewedFor >= cycle.start) continue;
+
+    for (const previous of [...state.grants.values()]) {
+      if (previous.parentGrantId !== series.grantId || previous.origin !== 'renewal' || previous.remaining <= 0) continue;
+      const boundary = previous.expiresAt ?? cycle.start;
+      const rolloverExpiresAt = recurrence.rolloverExpiresAfterMs === null ? cycle.end : boundary + recurrence.rolloverExpiresAfterMs;
+      const rolled = rolloverExpiresAt > now ? Math.min(previous.remaining, recurrence.rolloverCap) : 0;
+      if (rolled > 0) {
+        const base = envelope();
+        emit({
+          ...base,
+          type: 'CreditsGranted',
+          idempotencyKey: `${previous.grantId}:rollover`,
+          grantId: `${previous.grantId}:rollover`,
+          meter: series.meter,
+          amount: rolled,
+          priority: series.priority,
+          effectiveAt: boundary,
+          expiresAt: rolloverExpiresAt,
+          recurrence: null,
+          parentGrantId: previous.grantId,
+          origin: 'rollover',
+          reason: `unused credit of ${previous.grantId} carried over, up to ${recurrence.rolloverCap}`,
+        });
+      }
+      if (previous.remaining > 0) {
+        emit({ ...envelope(), type: 'CreditsExpired', grantId: previous.grantId, meter: previous.meter, amount: previous.remaining, expiredAt: boundary });
+      }
+    }
+
+    const effectiveAt = Math.max(cycle.start, series.effectiveAt);
+    emit({
+      ...envelope(),
+      type: 'CreditsGranted',
+      idempotencyKey: `${series.grantId}@${cycle.start}`,
+      grantId: `${series.grantId}@${cycle.start}`,
+      meter: series.meter,
+      amount: series.amount,
+      priority: series.priority,
+      effectiveAt,
+      expiresAt: series.expiresAt === null ? cycle.end : Math.min(cycle.end, series.expiresAt),
+      recurrence: null,
+      parentGrantId: series.grantId,
+      origin: 'renewal',
+      reason: `renewal of ${series.grantId} for the ${recurrence.period} starting ${new Date(cycle.start).toISOString()}`,
+    });
+  }
+
+  for (const grant of [...state.grants.values()]) {
+    if (grant.recurrence !== null || grant.expiresAt === null || grant.expiresAt > now || grant.remaining <= 0) continue;
+    const expiry: CreditsExpiredEvent = { ...envelope(), type: 'CreditsExpired', grantId: grant.grantId, meter: grant.meter, amount: grant.remaining, expiredAt: grant.expiresAt };
+    emit(expiry);
+  }
+  return events;
 }
 
 /**
  * Decides one command for one person and applies the resulting events to the
- * state in place. Holds whose TTL passed before `context.now` are expired first,
- * each with its own event, so the ledger records every expiry explicitly.
- * The state is tentative until the events are durable: if appending them
- * fails, the caller must rebuild the state from the log.
+ * state in place. Holds whose TTL passed before `context.now` are expired
+ * first, each with its own event, and then credit grants are renewed, rolled
+ * over and written off as their periods end, so the ledger records every such
+ * change explicitly. The state is tentative until the events are durable: if
+ * appending them fails, the caller must rebuild the state from the log.
  */
 export function decide(state: PersonState, command: QuotaCommand, context: DecisionContext): Decision {
   const events: LedgerEvent[] = [];
+  let plan: PlanVersion | undefined;
+  try {
+    plan = planOf(state, context.catalog);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    return { events, reply: undefined, error };
+  }
+  const envelope = envelopeFactory(command, context, plan);
 
   for (const hold of [...state.holds.values()]) {
     if (hold.expiresAt > context.now) continue;
     const expiry: QuotaExpiredEvent = {
-      ...envelope(command, context),
+      ...envelope(),
       type: 'QuotaExpired',
       reservationId: hold.reservationId,
       meter: hold.meter,
@@ -310,9 +716,14 @@ export function decide(state: PersonState, command: QuotaCommand, context: Decis
     applyEvent(state, event);
   }
   advanceTo(state, context.now);
+  const expiredCount = events.length;
+  events.push(...settleCredits(state, context, envelope));
 
   try {
-    const outcome = decideCommand(state, command, context, events.length);
+    // A scheduled plan change may have taken effect above.
+    const current = planOf(state, context.catalog);
+    const decider: Decider = { state, context, plan: current, envelope: envelopeFactory(command, context, current) };
+    const outcome = decideCommand(decider, command, expiredCount);
     for (const event of outcome.events) {
       applyEvent(state, event);
       events.push(event);
@@ -326,21 +737,22 @@ export function decide(state: PersonState, command: QuotaCommand, context: Decis
   }
 }
 
-function decideCommand(
-  state: PersonState,
-  command: QuotaCommand,
-  context: DecisionContext,
-  expiredCount: number,
-): { events: LedgerEvent[]; reply: QuotaReply } {
+function decideCommand(decider: Decider, command: QuotaCommand, expiredCount: number): Outcome<QuotaReply> {
   switch (command.kind) {
+    case 'check':
+      return decideCheck(decider, command);
     case 'reserve':
-      return decideReserve(state, command, context);
+      return decideReserve(decider, command);
     case 'commit':
-      return decideCommit(state, command, context);
+      return decideCommit(decider, command);
     case 'release':
-      return decideRelease(state, command, context);
+      return decideRelease(decider, command);
     case 'track':
-      return decideTrack(state, command, context);
+      return decideTrack(decider, command);
+    case 'upsertSubscription':
+      return decideSubscription(decider, command);
+    case 'grantCredits':
+      return decideGrant(decider, command);
     case 'expire':
       return { events: [], reply: { kind: 'expire', expired: expiredCount } };
   }

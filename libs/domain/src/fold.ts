@@ -1,6 +1,6 @@
 import type { LedgerEvent, WindowRef } from '@vevee/contracts';
 
-import { IDEMPOTENCY_RETENTION_MS, counterKey, roundAmount, type Counter, type Hold, type PersonState } from './state';
+import { APPLIED_EXTERNAL_IDS_KEPT, IDEMPOTENCY_RETENTION_MS, counterKey, roundAmount, type Counter, type Hold, type PersonState } from './state';
 
 function counterFor(state: PersonState, meter: string, window: WindowRef, at: number): Counter | undefined {
   if (window.end <= at) {
@@ -16,25 +16,31 @@ function counterFor(state: PersonState, meter: string, window: WindowRef, at: nu
   return counter;
 }
 
-function addToWindows(
-  state: PersonState,
-  meter: string,
-  windows: WindowRef[],
-  at: number,
-  change: { used?: number; reserved?: number },
-): void {
+/**
+ * A change to the counters of some windows. A window with `credits` set takes
+ * the `allowance` amounts, which leave out the part that credits pay for.
+ */
+interface CounterChange {
+  used?: number;
+  reserved?: number;
+  allowanceUsed?: number;
+  allowanceReserved?: number;
+}
+
+function addToWindows(state: PersonState, meter: string, windows: WindowRef[], at: number, change: CounterChange): void {
   for (const window of windows) {
     const counter = counterFor(state, meter, window, at);
-    if (counter !== undefined) {
-      counter.used = roundAmount(counter.used + (change.used ?? 0));
-      counter.reserved = roundAmount(counter.reserved + (change.reserved ?? 0));
-    }
+    if (counter === undefined) continue;
+    const used = window.credits === true ? (change.allowanceUsed ?? change.used) : change.used;
+    const reserved = window.credits === true ? (change.allowanceReserved ?? change.reserved) : change.reserved;
+    counter.used = roundAmount(counter.used + (used ?? 0));
+    counter.reserved = roundAmount(counter.reserved + (reserved ?? 0));
   }
 }
 
 function closeHold(state: PersonState, hold: Hold, status: 'committed' | 'released' | 'expired', at: number, event?: LedgerEvent): void {
   state.holds.delete(hold.reservationId);
-  addToWindows(state, hold.meter, hold.windows, at, { reserved: -hold.quantity });
+  addToWindows(state, hold.meter, hold.windows, at, { reserved: -hold.quantity, allowanceReserved: -(hold.quantity - hold.creditQuantity) });
   state.closed.set(hold.reservationId, { hold, status, closedAt: at, event });
 }
 
@@ -71,6 +77,19 @@ export function advanceTo(state: PersonState, at: number): Hold[] {
     state.closed.delete(key);
   }
 
+  const scheduled = state.subscription.scheduled;
+  if (scheduled !== null && scheduled.effectiveAt <= at) {
+    state.subscription.current = scheduled.terms;
+    state.subscription.scheduled = null;
+  }
+
+  for (const [grantId, grant] of state.grants) {
+    // Expired balance is written off by a CreditsExpired event first, so only empty grants are dropped.
+    if (grant.recurrence === null && grant.expiresAt !== null && grant.expiresAt <= at && grant.remaining <= 0) {
+      state.grants.delete(grantId);
+    }
+  }
+
   if (at > state.lastAt) {
     state.lastAt = at;
   }
@@ -87,14 +106,17 @@ export function applyEvent(state: PersonState, event: LedgerEvent): void {
 
   switch (event.type) {
     case 'QuotaReserved': {
+      const creditQuantity = event.creditQuantity ?? 0;
       state.holds.set(event.reservationId, {
         reservationId: event.reservationId,
         meter: event.meter,
         quantity: event.quantity,
         expiresAt: event.expiresAt,
         windows: event.windows,
+        creditQuantity,
+        overagePolicy: event.overagePolicy ?? 'record',
       });
-      addToWindows(state, event.meter, event.windows, event.at, { reserved: event.quantity });
+      addToWindows(state, event.meter, event.windows, event.at, { reserved: event.quantity, allowanceReserved: event.quantity - creditQuantity });
       state.idempotency.set(event.idempotencyKey, event);
       return;
     }
@@ -114,7 +136,7 @@ export function applyEvent(state: PersonState, event: LedgerEvent): void {
           state.closed.set(event.reservationId, { ...closed, status: 'committed', closedAt: event.at, event });
         }
       }
-      addToWindows(state, event.meter, event.windows, event.at, { used: event.quantity });
+      addToWindows(state, event.meter, event.windows, event.at, { used: event.quantity, allowanceUsed: event.quantity - (event.creditQuantity ?? 0) });
       return;
     }
     case 'QuotaReleased': {
@@ -134,9 +156,51 @@ export function applyEvent(state: PersonState, event: LedgerEvent): void {
     }
     case 'UsageTracked': {
       if (event.meter !== '') {
-        addToWindows(state, event.meter, event.windows, event.at, { used: event.quantity });
+        addToWindows(state, event.meter, event.windows, event.at, { used: event.quantity, allowanceUsed: event.quantity - (event.creditQuantity ?? 0) });
       }
       state.idempotency.set(event.idempotencyKey, event);
+      return;
+    }
+    case 'SubscriptionChanged': {
+      const subscription = state.subscription;
+      if (event.effectiveAt <= event.at) {
+        subscription.current = event.to;
+        subscription.scheduled = null;
+      } else {
+        subscription.scheduled = { terms: event.to, effectiveAt: event.effectiveAt };
+      }
+      subscription.occurredAt = Math.max(subscription.occurredAt, event.occurredAt);
+      subscription.appliedExternalIds.push(event.externalId);
+      if (subscription.appliedExternalIds.length > APPLIED_EXTERNAL_IDS_KEPT) subscription.appliedExternalIds.shift();
+      return;
+    }
+    case 'CreditsGranted': {
+      state.grants.set(event.grantId, {
+        grantId: event.grantId,
+        meter: event.meter,
+        amount: event.amount,
+        // A recurring grant is a schedule: each period's renewal is the grant that is spent.
+        remaining: event.recurrence === null ? event.amount : 0,
+        priority: event.priority,
+        effectiveAt: event.effectiveAt,
+        expiresAt: event.expiresAt,
+        recurrence: event.recurrence,
+        grantedAt: event.at,
+        origin: event.origin,
+        parentGrantId: event.parentGrantId,
+        renewedFor: null,
+      });
+      if (event.origin === 'grant') state.grantKeys.set(event.idempotencyKey, event.grantId);
+      const parent = event.parentGrantId === null ? undefined : state.grants.get(event.parentGrantId);
+      if (parent !== undefined && event.origin === 'renewal') parent.renewedFor = event.effectiveAt;
+      // A rollover moves the unused balance out of the period's grant.
+      if (parent !== undefined && event.origin === 'rollover') parent.remaining = roundAmount(parent.remaining - event.amount);
+      return;
+    }
+    case 'CreditsBurned':
+    case 'CreditsExpired': {
+      const grant = state.grants.get(event.grantId);
+      if (grant !== undefined) grant.remaining = roundAmount(grant.remaining - event.amount);
       return;
     }
   }

@@ -1,3 +1,4 @@
+export * from './catalog';
 export * from './commands';
 export * from './decide';
 export * from './errors';

@@ -1,6 +1,6 @@
 import type { LedgerEvent } from '@vevee/contracts';
 
-import type { ClosedReservation, Counter, Hold, PersonState } from './state';
+import type { ClosedReservation, Counter, CreditGrant, Hold, PersonState, SubscriptionState } from './state';
 
 /** A person's state as plain JSON, for decider snapshots. Entries keep their order. */
 export interface PersonSnapshot {
@@ -9,6 +9,10 @@ export interface PersonSnapshot {
   holds: Hold[];
   closed: [string, ClosedReservation][];
   idempotency: [string, LedgerEvent][];
+  /** Absent in snapshots written before subscriptions and credits. */
+  subscription?: SubscriptionState;
+  grants?: CreditGrant[];
+  grantKeys?: [string, string][];
 }
 
 export function snapshotPerson(state: PersonState): PersonSnapshot {
@@ -18,6 +22,9 @@ export function snapshotPerson(state: PersonState): PersonSnapshot {
     holds: [...state.holds.values()],
     closed: [...state.closed],
     idempotency: [...state.idempotency],
+    subscription: structuredClone(state.subscription),
+    grants: [...state.grants.values()].map((grant) => ({ ...grant })),
+    grantKeys: [...state.grantKeys],
   };
 }
 
@@ -25,8 +32,11 @@ export function restorePerson(snapshot: PersonSnapshot): PersonState {
   return {
     lastAt: snapshot.lastAt,
     counters: new Map(snapshot.counters.map(([key, counter]) => [key, { ...counter }])),
-    holds: new Map(snapshot.holds.map((hold) => [hold.reservationId, hold])),
+    holds: new Map(snapshot.holds.map((hold) => [hold.reservationId, { ...hold, creditQuantity: hold.creditQuantity ?? 0, overagePolicy: hold.overagePolicy ?? 'record' }])),
     closed: new Map(snapshot.closed),
     idempotency: new Map(snapshot.idempotency),
+    subscription: structuredClone(snapshot.subscription ?? { current: null, scheduled: null, occurredAt: 0, appliedExternalIds: [] }),
+    grants: new Map((snapshot.grants ?? []).map((grant) => [grant.grantId, { ...grant }])),
+    grantKeys: new Map(snapshot.grantKeys ?? []),
   };
 }

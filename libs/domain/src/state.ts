@@ -1,4 +1,4 @@
-import type { LedgerEvent, WindowRef } from '@vevee/contracts';
+import type { CreditRecurrence, CreditsGrantedEvent, LedgerEvent, OveragePolicy, SubscriptionTerms, WindowRef } from '@vevee/contracts';
 
 /**
  * How long idempotency keys and closed reservations stay in a person's state,
@@ -19,6 +19,38 @@ export interface Hold {
   quantity: number;
   expiresAt: number;
   windows: WindowRef[];
+  /** The part of the quantity held against credits. */
+  creditQuantity: number;
+  overagePolicy: OveragePolicy;
+}
+
+/** One credit grant and what is left of it. */
+export interface CreditGrant {
+  grantId: string;
+  meter: string;
+  amount: number;
+  remaining: number;
+  priority: number;
+  effectiveAt: number;
+  expiresAt: number | null;
+  recurrence: CreditRecurrence | null;
+  /** When the grant was created, for the oldest-first tie-break of the burn order. */
+  grantedAt: number;
+  origin: CreditsGrantedEvent['origin'];
+  parentGrantId: string | null;
+  /** For a recurring grant: the start of the latest period it was renewed for. */
+  renewedFor: number | null;
+}
+
+/** A person's subscription with the latest change the decider applied. */
+export interface SubscriptionState {
+  current: SubscriptionTerms | null;
+  /** A change that takes effect at a later period boundary. */
+  scheduled: { terms: SubscriptionTerms; effectiveAt: number } | null;
+  /** The billing system's time of the newest applied change. */
+  occurredAt: number;
+  /** External ids already applied, newest last, so a repeated webhook applies once. */
+  appliedExternalIds: string[];
 }
 
 export interface ClosedReservation {
@@ -39,7 +71,15 @@ export interface PersonState {
   holds: Map<string, Hold>;
   closed: Map<string, ClosedReservation>;
   idempotency: Map<string, LedgerEvent>;
+  subscription: SubscriptionState;
+  /** Credit grants by id, including used-up ones until they expire. */
+  grants: Map<string, CreditGrant>;
+  /** Grant creation keys, which never expire, so a grant is created once per key. */
+  grantKeys: Map<string, string>;
 }
+
+/** How many applied external ids a person keeps for deduplication of webhooks. */
+export const APPLIED_EXTERNAL_IDS_KEPT = 200;
 
 export function emptyPersonState(): PersonState {
   return {
@@ -48,11 +88,14 @@ export function emptyPersonState(): PersonState {
     holds: new Map(),
     closed: new Map(),
     idempotency: new Map(),
+    subscription: { current: null, scheduled: null, occurredAt: 0, appliedExternalIds: [] },
+    grants: new Map(),
+    grantKeys: new Map(),
   };
 }
 
 export function counterKey(meter: string, window: WindowRef): string {
-  return `${meter}|${window.period}|${window.start}`;
+  return `${meter}|${window.period}|${window.start}|${window.end}`;
 }
 
 /**

@@ -1,6 +1,14 @@
-import type { Period, WindowRef } from '@vevee/contracts';
+import { LIFETIME_END, type Period, type WindowRef } from '@vevee/contracts';
 
+import type { WindowKind } from './catalog';
+
+/** The periods of a seed file's plan, and of the usage read model's default view. */
 export const PERIODS: readonly Period[] = ['day', 'month'];
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const WEEK_MS = 7 * DAY_MS;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -28,7 +36,13 @@ interface LocalDate {
   day: number;
 }
 
-function localParts(at: number, timeZone: string): LocalDate & { hour: number; minute: number; second: number } {
+interface LocalDateTime extends LocalDate {
+  hour: number;
+  minute: number;
+  second: number;
+}
+
+function localParts(at: number, timeZone: string): LocalDateTime {
   const values: Record<string, number> = {};
   for (const part of formatterFor(timeZone).formatToParts(at)) {
     if (part.type !== 'literal') {
@@ -84,19 +98,100 @@ export function windowFor(period: Period, at: number, timeZone: string): WindowR
 }
 
 function computeWindow(period: Period, at: number, timeZone: string): WindowRef {
-  const p = localParts(at, timeZone);
-  if (period === 'day') {
-    return {
-      period,
-      start: localMidnight(p, timeZone),
-      end: localMidnight({ ...p, day: p.day + 1 }, timeZone),
-    };
+  switch (period) {
+    case 'minute': {
+      const start = Math.floor(at / MINUTE_MS) * MINUTE_MS;
+      return { period, start, end: start + MINUTE_MS };
+    }
+    case 'hour': {
+      // Offsets of 30 and 45 minutes exist, so the hour starts at the local minute zero.
+      const p = localParts(at, timeZone);
+      const start = Math.floor(at / 1000) * 1000 - (p.minute * 60 + p.second) * 1000;
+      return { period, start, end: start + HOUR_MS };
+    }
+    case 'day': {
+      const p = localParts(at, timeZone);
+      return { period, start: localMidnight(p, timeZone), end: localMidnight({ ...p, day: p.day + 1 }, timeZone) };
+    }
+    case 'week': {
+      // Weeks start on Monday, as in ISO 8601.
+      const p = localParts(at, timeZone);
+      const sinceMonday = (new Date(Date.UTC(p.year, p.month - 1, p.day)).getUTCDay() + 6) % 7;
+      return {
+        period,
+        start: localMidnight({ ...p, day: p.day - sinceMonday }, timeZone),
+        end: localMidnight({ ...p, day: p.day - sinceMonday + 7 }, timeZone),
+      };
+    }
+    case 'month':
+    case 'billing': {
+      const p = localParts(at, timeZone);
+      return { period, start: localMidnight({ ...p, day: 1 }, timeZone), end: localMidnight({ ...p, month: p.month + 1, day: 1 }, timeZone) };
+    }
+    case 'lifetime':
+      return { period, start: 0, end: LIFETIME_END };
   }
-  return {
-    period,
-    start: localMidnight({ ...p, day: 1 }, timeZone),
-    end: localMidnight({ ...p, month: p.month + 1, day: 1 }, timeZone),
-  };
+}
+
+/** Returns the instant of a local wall-clock time in the zone; fields may overflow as in Date.UTC. */
+function localInstant(time: LocalDateTime, timeZone: string): number {
+  const asUtc = Date.UTC(time.year, time.month - 1, time.day, time.hour, time.minute, time.second);
+  const firstGuess = asUtc - zoneOffset(asUtc, timeZone);
+  return asUtc - zoneOffset(firstGuess, timeZone);
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/**
+ * Returns the start of the k-th month after the anchor. The day of the month is
+ * the anchor's, or the month's last day when the month is shorter: an anchor on
+ * January 31 gives February 28 (or 29), then March 31.
+ */
+function anchoredMonthStart(anchor: LocalDateTime, k: number, timeZone: string): number {
+  const day = Math.min(anchor.day, daysInMonth(anchor.year, anchor.month + k));
+  return localInstant({ ...anchor, month: anchor.month + k, day }, timeZone);
+}
+
+/**
+ * Returns the window of `period` that contains `at`, counted from `anchor`
+ * (the subscription's start). Minutes, hours, days and weeks are fixed
+ * lengths from the anchor. Months and billing periods start on the anchor's
+ * day of the month and local time.
+ */
+export function anchoredWindowFor(period: Period, at: number, anchor: number, timeZone: string): WindowRef {
+  switch (period) {
+    case 'minute':
+    case 'hour':
+    case 'day':
+    case 'week': {
+      const length = period === 'minute' ? MINUTE_MS : period === 'hour' ? HOUR_MS : period === 'day' ? DAY_MS : WEEK_MS;
+      const start = anchor + Math.floor((at - anchor) / length) * length;
+      return { period, start, end: start + length };
+    }
+    case 'month':
+    case 'billing': {
+      const local = localParts(anchor, timeZone);
+      const now = localParts(at, timeZone);
+      let k = (now.year - local.year) * 12 + (now.month - local.month);
+      while (anchoredMonthStart(local, k, timeZone) > at) k -= 1;
+      while (anchoredMonthStart(local, k + 1, timeZone) <= at) k += 1;
+      return { period, start: anchoredMonthStart(local, k, timeZone), end: anchoredMonthStart(local, k + 1, timeZone) };
+    }
+    case 'lifetime':
+      return { period, start: 0, end: LIFETIME_END };
+  }
+}
+
+/**
+ * Returns the window of a limit at `at`. An anchored limit without an anchor
+ * (a person with no subscription) and a `billing` limit without one use the
+ * calendar window.
+ */
+export function limitWindowFor(period: Period, kind: WindowKind, at: number, timeZone: string, anchor: number | undefined): WindowRef {
+  const anchored = anchor !== undefined && (kind === 'anchored' || period === 'billing');
+  return anchored ? anchoredWindowFor(period, at, anchor, timeZone) : windowFor(period, at, timeZone);
 }
 
 /** Returns the windows of every period that contain `at`. */

@@ -28,7 +28,7 @@ export interface Scenario {
   timeZone: string;
   start: number;
   /** Windows of each period that cover the whole simulation, in order. */
-  windows: Record<Period, WindowRef[]>;
+  windows: Partial<Record<Period, WindowRef[]>>;
 }
 
 function utc(iso: string): number {

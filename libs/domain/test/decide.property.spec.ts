@@ -25,6 +25,7 @@ import {
   type ReserveReply,
   type TrackUsageCommand,
   type WorkspacePlan,
+  catalogFromPlan,
 } from '../src';
 
 import {
@@ -135,7 +136,7 @@ class IdSource {
 function contextFor(now: number, plan: WorkspacePlan, ids: IdSource): DecisionContext {
   return {
     now,
-    plan,
+    catalog: catalogFromPlan(plan),
     newEventId: () => ids.issue('event'),
     newReservationId: (personId) => reservationIdFor(personId, ids.issue('reservation')),
   };
@@ -314,7 +315,7 @@ class Simulation {
   /** Runs one step and returns the person it decided for, if any. */
   private apply(op: Op): ModelPerson | undefined {
     if (op.kind === 'jump') {
-      const next = this.scenario.windows.day.map((window) => window.start).find((start) => start > this.now);
+      const next = (this.scenario.windows.day ?? []).map((window) => window.start).find((start) => start > this.now);
       if (next !== undefined) this.now = Math.min(Math.max(this.now, next + op.offset), this.spanEnd);
       return undefined;
     }
@@ -441,7 +442,7 @@ class Simulation {
         meter,
         quantity,
         expiresAt: this.now + op.ttlSeconds * 1000,
-        windows: this.windowsAt(this.now),
+        windows: this.windowsAt(this.now, meter),
         recordedWindows: event.windows,
         status: 'active',
         firstCommit: undefined,
@@ -472,7 +473,7 @@ class Simulation {
     if (!this.checks.replies) return;
 
     if (event.type === 'QuotaReserved') {
-      checkEqual(event.windows, this.windowsAt(this.now), 'windows of the reservation');
+      checkEqual(event.windows, this.windowsAt(this.now, event.meter), 'windows of the reservation');
     }
 
     const available = (view: LimitView) => view.limit - view.used - view.reserved;
@@ -530,7 +531,11 @@ class Simulation {
           windows: hold.recordedWindows,
         }, 'QuotaCommitted');
         checkClose(event.overage, units(Math.max(0, quantity - hold.quantity)), 'overage');
-        checkEqual(decision.reply, { kind: 'commit', reservationId, quantity: units(quantity), overage: event.overage, afterExpiry }, 'reply to a commit');
+        checkEqual(
+          decision.reply,
+          { kind: 'commit', reservationId, quantity: units(quantity), overage: event.overage, afterExpiry, creditQuantity: 0, capped: false },
+          'reply to a commit',
+        );
 
         const mayExceed = afterExpiry ? quantity > 0 : quantity > hold.quantity;
         for (const window of hold.windows) {
@@ -628,10 +633,10 @@ class Simulation {
     checkFields(event, { meter, quantity: command.quantity, eventType: command.eventType }, 'UsageTracked');
     checkEqual(decision.reply, { kind: 'track', eventId: event.eventId }, 'reply to a track');
     if (this.checks.replies && event.type === 'UsageTracked') {
-      checkEqual(event.windows, meter === '' ? [] : this.windowsAt(this.now), 'windows of the tracked usage');
+      checkEqual(event.windows, meter === '' ? [] : this.windowsAt(this.now, meter), 'windows of the tracked usage');
     }
     if (meter !== '') {
-      for (const window of this.windowsAt(this.now)) {
+      for (const window of this.windowsAt(this.now, meter)) {
         const key = counterKey(meter, window);
         person.used.set(key, (person.used.get(key) ?? 0) + op.quantity);
         person.exceedable.add(key);
@@ -772,12 +777,14 @@ class Simulation {
     return total;
   }
 
-  private windowsAt(at: number): WindowRef[] {
-    return PERIODS.map((period) => this.windowAt(period, at));
+  /** Returns the windows of every limited period of the meter, in the plan's order. */
+  private windowsAt(at: number, meter: string): WindowRef[] {
+    const limits = this.plan.meters[meter] ?? {};
+    return (Object.keys(limits) as Period[]).filter((period) => limits[period] !== undefined).map((period) => this.windowAt(period, at));
   }
 
   private windowAt(period: Period, at: number): WindowRef {
-    const window = this.scenario.windows[period].find((candidate) => candidate.start <= at && at < candidate.end);
+    const window = (this.scenario.windows[period] ?? []).find((candidate) => candidate.start <= at && at < candidate.end);
     if (window === undefined) throw new Error(`scenario ${this.scenario.name} has no ${period} window at ${new Date(at).toISOString()}`);
     return window;
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { personIdOfReservation, reservationIdFor, type LedgerEvent } from '@vevee/contracts';
 
-import { applyEvent, decide, emptyPersonState, windowFor, type DecisionContext, type PersonState, type QuotaCommand, type WorkspacePlan } from '../src';
+import { applyEvent, catalogFromPlan, decide, emptyPersonState, windowFor, type DecisionContext, type PersonState, type QuotaCommand, type WorkspacePlan } from '../src';
 
 const plan: WorkspacePlan = { workspaceId: 'ws', timeZone: 'UTC', version: 3, meters: { tokens: { day: 100, month: 1000 } } };
 const T0 = Date.UTC(2026, 11, 4, 10, 0, 0);
@@ -11,7 +11,7 @@ function contextAt(now: number): DecisionContext {
   let sequence = 0;
   return {
     now,
-    plan,
+    catalog: catalogFromPlan(plan),
     newEventId: () => `evt-${now}-${sequence++}`,
     newReservationId: (personId) => reservationIdFor(personId, `${now}-${sequence++}`),
   };

@@ -1,4 +1,4 @@
-import { LedgerDecodeError, decodeLedgerEvent, type LedgerEvent, type WindowRef } from '@vevee/contracts';
+import { LIMIT_PERIODS, LedgerDecodeError, decodeLedgerEvent, type LedgerEvent, type Period, type WindowRef } from '@vevee/contracts';
 
 type Fields = Record<string, unknown>;
 
@@ -29,12 +29,12 @@ function checkWindows(event: Fields, problems: string[]): void {
     const valid =
       typeof window === 'object' &&
       window !== null &&
-      (window.period === 'day' || window.period === 'month') &&
+      LIMIT_PERIODS.includes(window.period as Period) &&
       isFiniteNumber(window.start) &&
       isFiniteNumber(window.end) &&
       window.end > window.start;
     if (!valid) {
-      problems.push(`windows[${index}] must have period day or month and finite start < end`);
+      problems.push(`windows[${index}] must have a period of ${LIMIT_PERIODS.join(', ')} and finite start < end`);
     }
   });
 }
@@ -47,6 +47,10 @@ const REQUIRED: Record<LedgerEvent['type'], { strings: string[]; numbers: string
   QuotaReleased: { strings: ['reservationId', 'meter'], numbers: ['quantity'], windows: true },
   QuotaExpired: { strings: ['reservationId', 'meter'], numbers: ['quantity'], windows: true },
   UsageTracked: { strings: [], numbers: ['quantity'], windows: true },
+  SubscriptionChanged: { strings: ['externalId'], numbers: ['occurredAt', 'effectiveAt'], windows: false },
+  CreditsGranted: { strings: ['grantId', 'meter'], numbers: ['amount', 'priority', 'effectiveAt'], windows: false },
+  CreditsBurned: { strings: ['grantId', 'meter'], numbers: ['amount'], windows: false },
+  CreditsExpired: { strings: ['grantId', 'meter'], numbers: ['amount'], windows: false },
 };
 
 /**

@@ -146,15 +146,15 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     if (owned.pendingEvents >= MAX_PENDING_EVENTS_PER_PARTITION) {
       throw overloaded(`ledger partition ${partition} has ${owned.pendingEvents} undurable events queued; retry with backoff`);
     }
-    const plan = this.workspaces.plan(command.workspaceId);
-    if (plan === undefined) {
+    const catalog = this.workspaces.catalog(command.workspaceId);
+    if (catalog === undefined) {
       throw new CommandServiceError('internal', `workspace "${command.workspaceId}" has no plan`, false);
     }
 
     const now = Math.max(Date.now(), owned.lastAt);
     const decision = decide(owned.personState(key), command, {
       now,
-      plan,
+      catalog,
       newEventId: randomUUID,
       newReservationId: (personId) => reservationIdFor(personId, randomUUID()),
     });
