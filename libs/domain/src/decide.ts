@@ -602,7 +602,9 @@ function decideGrant({ state, context, envelope }: Decider, command: GrantCredit
     origin: 'grant',
     reason: command.reason,
   };
-  return { events: [event], reply: { kind: 'grantCredits', grantId: event.grantId, balance: 0 } };
+  const spendableNow = command.recurrence === null && effectiveAt <= context.now ? command.amount : 0;
+  const balance = roundAmount(creditAvailable(state, context.catalog, command.meter, context.now) + spendableNow);
+  return { events: [event], reply: { kind: 'grantCredits', grantId: event.grantId, balance } };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { timestampDate, timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 
@@ -40,12 +40,78 @@ export interface ReserveResult {
   reservationId: string;
   remaining: number;
   limit: number;
-  /** The period of the tightest limit: `day` or `month`. */
+  /** The period of the tightest limit: `minute`, `hour`, `day`, `week`, `month`, `billing` or `lifetime`. */
   period: string;
   resetsAt: Date;
   expiresAt: Date | undefined;
   /** The reason for a denial, or empty when allowed. */
   reason: string;
+  /** The part of the quantity held against credits instead of the plan's allowance. */
+  creditQuantity: number;
+  /** Ids of soft limits this reserve goes over: allowed, and flagged. */
+  softExceeded: string[];
+}
+
+export interface CheckInput {
+  personId: string;
+  meter: string;
+  quantity: number;
+}
+
+export type CheckResult = Omit<ReserveResult, 'reservationId' | 'expiresAt'>;
+
+export interface SubscriptionTerms {
+  planId: string;
+  status: string;
+  startsAt: Date;
+}
+
+export interface UpsertSubscriptionInput {
+  personId: string;
+  planId: string;
+  /** `active`, `trialing`, `past_due`, `paused` or `canceled`. */
+  status: string;
+  /** The billing anchor. Omitted: keep the current one, or now for a new subscription. */
+  startsAt?: Date;
+  /** The billing system, for example `stripe`. */
+  source: string;
+  /** The webhook's event id: the change applies once per id. */
+  externalId: string;
+  /** When the billing system made the change. */
+  occurredAt: Date;
+  /** `immediately` (default) or `next_period`. */
+  effective?: 'immediately' | 'next_period';
+  reason?: string;
+}
+
+export interface UpsertSubscriptionResult {
+  applied: boolean;
+  /** `applied`, `scheduled`, `duplicate` or `stale`. */
+  outcome: string;
+  current: SubscriptionTerms | undefined;
+  scheduled: SubscriptionTerms | undefined;
+  scheduledAt: Date | undefined;
+}
+
+export interface GrantCreditsInput {
+  personId: string;
+  /** Generated when omitted; retries reuse it either way. */
+  idempotencyKey?: string;
+  /** A meter key, or a currency code such as `USD` for every meter in that unit. */
+  meter: string;
+  amount: number;
+  /** Lower numbers burn first. Default 0. */
+  priority?: number;
+  effectiveAt?: Date;
+  expiresAt?: Date;
+  recurrence?: { period: 'day' | 'week' | 'month'; rolloverCap?: number; rolloverExpiresAfterSeconds?: number };
+  reason?: string;
+}
+
+export interface GrantCreditsResult {
+  grantId: string;
+  /** The person's spendable credit for the meter after the grant. */
+  balance: number;
 }
 
 export interface CommitInput {
@@ -61,6 +127,10 @@ export interface CommitResult {
   quantity: number;
   overage: number;
   afterExpiry: boolean;
+  /** The part of the quantity paid by credits. */
+  creditQuantity: number;
+  /** True when the quantity was above the reservation and the overage policy capped it. */
+  capped: boolean;
 }
 
 export interface ReleaseResult {
@@ -152,7 +222,72 @@ export class Vevee {
       resetsAt: dateOf(reply.resetsAt) ?? new Date(0),
       expiresAt: dateOf(reply.expiresAt),
       reason: reply.reason,
+      creditQuantity: reply.creditQuantity,
+      softExceeded: reply.softExceeded,
     };
+  }
+
+  /** Answers what reserve would answer now, without holding anything. */
+  async check(input: CheckInput): Promise<CheckResult> {
+    const reply = await this.call((signal) => this.client.check(input, { signal, timeoutMs: this.timeoutMs }));
+    return {
+      allowed: reply.allowed,
+      remaining: reply.remaining,
+      limit: reply.limit,
+      period: reply.period,
+      resetsAt: dateOf(reply.resetsAt) ?? new Date(0),
+      reason: reply.reason,
+      creditQuantity: reply.creditQuantity,
+      softExceeded: reply.softExceeded,
+    };
+  }
+
+  /** Applies a subscription change from a billing webhook; safe to repeat and to deliver out of order. */
+  async upsertSubscription(input: UpsertSubscriptionInput): Promise<UpsertSubscriptionResult> {
+    const reply = await this.call((signal) =>
+      this.client.upsertSubscription(
+        {
+          ...input,
+          startsAt: input.startsAt === undefined ? undefined : timestampFromDate(input.startsAt),
+          occurredAt: timestampFromDate(input.occurredAt),
+          effective: input.effective ?? 'immediately',
+          reason: input.reason ?? '',
+        },
+        { signal, timeoutMs: this.timeoutMs },
+      ),
+    );
+    const terms = (value: { planId: string; status: string; startsAt?: Timestamp } | undefined) =>
+      value === undefined ? undefined : { planId: value.planId, status: value.status, startsAt: dateOf(value.startsAt) ?? new Date(0) };
+    return { applied: reply.applied, outcome: reply.outcome, current: terms(reply.current), scheduled: terms(reply.scheduled), scheduledAt: dateOf(reply.scheduledAt) };
+  }
+
+  /** Adds credit that pays for usage above the plan's allowance. The same idempotency key creates one grant. */
+  async grantCredits(input: GrantCreditsInput): Promise<GrantCreditsResult> {
+    const idempotencyKey = input.idempotencyKey ?? randomUUID();
+    const reply = await this.call((signal) =>
+      this.client.grantCredits(
+        {
+          personId: input.personId,
+          idempotencyKey,
+          meter: input.meter,
+          amount: input.amount,
+          priority: input.priority ?? 0,
+          effectiveAt: input.effectiveAt === undefined ? undefined : timestampFromDate(input.effectiveAt),
+          expiresAt: input.expiresAt === undefined ? undefined : timestampFromDate(input.expiresAt),
+          recurrence:
+            input.recurrence === undefined
+              ? undefined
+              : {
+                  period: input.recurrence.period,
+                  rolloverCap: input.recurrence.rolloverCap ?? 0,
+                  rolloverExpiresAfterSeconds: input.recurrence.rolloverExpiresAfterSeconds === undefined ? undefined : BigInt(input.recurrence.rolloverExpiresAfterSeconds),
+                },
+          reason: input.reason ?? '',
+        },
+        { signal, timeoutMs: this.timeoutMs },
+      ),
+    );
+    return { grantId: reply.grantId, balance: reply.balance };
   }
 
   /** Records the actual usage of a reserved call. Repeating it returns the first result. */
@@ -164,7 +299,14 @@ export class Vevee {
         { signal, timeoutMs: this.timeoutMs },
       ),
     );
-    return { reservationId: reply.reservationId, quantity: reply.quantity, overage: reply.overage, afterExpiry: reply.afterExpiry };
+    return {
+      reservationId: reply.reservationId,
+      quantity: reply.quantity,
+      overage: reply.overage,
+      afterExpiry: reply.afterExpiry,
+      creditQuantity: reply.creditQuantity,
+      capped: reply.capped,
+    };
   }
 
   /** Gives a hold back, for a call that failed or was cancelled. */

@@ -1,6 +1,12 @@
 import { Command } from '@nestjs/cqrs';
 
 import type {
+  CheckQuotaCommand as CheckInput,
+  CheckReply,
+  GrantCreditsCommand as GrantInput,
+  GrantReply,
+  SubscriptionReply,
+  UpsertSubscriptionCommand as SubscriptionInput,
   CommitQuotaCommand as CommitInput,
   CommitReply,
   ReleaseQuotaCommand as ReleaseInput,
@@ -35,6 +41,27 @@ export class ReleaseQuotaCommand extends Command<ReleaseReply> {
 /** Records usage that needs no hold. */
 export class TrackUsageCommand extends Command<TrackReply> {
   constructor(readonly input: TrackInput) {
+    super();
+  }
+}
+
+/** Answers what a reserve would answer, without holding anything. */
+export class CheckQuotaCommand extends Command<CheckReply> {
+  constructor(readonly input: CheckInput) {
+    super();
+  }
+}
+
+/** Applies a subscription change from a billing webhook. */
+export class UpsertSubscriptionCommand extends Command<SubscriptionReply> {
+  constructor(readonly input: SubscriptionInput) {
+    super();
+  }
+}
+
+/** Adds a credit grant to a person. */
+export class GrantCreditsCommand extends Command<GrantReply> {
+  constructor(readonly input: GrantInput) {
     super();
   }
 }

@@ -1,10 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 
-import type { CommitReply, QuotaReply, ReleaseReply, ReserveReply, TrackReply } from '@vevee/domain';
+import type { CheckReply, CommitReply, GrantReply, QuotaReply, ReleaseReply, ReserveReply, SubscriptionReply, TrackReply } from '@vevee/domain';
 
 import { QuotaDecider } from '../decider/quota-decider';
-import { CommitQuotaCommand, ReleaseQuotaCommand, ReserveQuotaCommand, TrackUsageCommand } from './quota.commands';
+import {
+  CheckQuotaCommand,
+  CommitQuotaCommand,
+  GrantCreditsCommand,
+  ReleaseQuotaCommand,
+  ReserveQuotaCommand,
+  TrackUsageCommand,
+  UpsertSubscriptionCommand,
+} from './quota.commands';
 
 function expectReply<K extends QuotaReply['kind']>(reply: QuotaReply, kind: K): Extract<QuotaReply, { kind: K }> {
   if (reply.kind !== kind) {
@@ -49,4 +57,39 @@ export class TrackUsageHandler implements ICommandHandler<TrackUsageCommand, Tra
   }
 }
 
-export const QUOTA_HANDLERS = [ReserveQuotaHandler, CommitQuotaHandler, ReleaseQuotaHandler, TrackUsageHandler];
+@CommandHandler(CheckQuotaCommand)
+export class CheckQuotaHandler implements ICommandHandler<CheckQuotaCommand, CheckReply> {
+  constructor(@Inject(QuotaDecider) private readonly decider: QuotaDecider) {}
+
+  async execute(command: CheckQuotaCommand): Promise<CheckReply> {
+    return expectReply(await this.decider.submit(command.input), 'check');
+  }
+}
+
+@CommandHandler(UpsertSubscriptionCommand)
+export class UpsertSubscriptionHandler implements ICommandHandler<UpsertSubscriptionCommand, SubscriptionReply> {
+  constructor(@Inject(QuotaDecider) private readonly decider: QuotaDecider) {}
+
+  async execute(command: UpsertSubscriptionCommand): Promise<SubscriptionReply> {
+    return expectReply(await this.decider.submit(command.input), 'upsertSubscription');
+  }
+}
+
+@CommandHandler(GrantCreditsCommand)
+export class GrantCreditsHandler implements ICommandHandler<GrantCreditsCommand, GrantReply> {
+  constructor(@Inject(QuotaDecider) private readonly decider: QuotaDecider) {}
+
+  async execute(command: GrantCreditsCommand): Promise<GrantReply> {
+    return expectReply(await this.decider.submit(command.input), 'grantCredits');
+  }
+}
+
+export const QUOTA_HANDLERS = [
+  ReserveQuotaHandler,
+  CommitQuotaHandler,
+  ReleaseQuotaHandler,
+  TrackUsageHandler,
+  CheckQuotaHandler,
+  UpsertSubscriptionHandler,
+  GrantCreditsHandler,
+];

@@ -1,21 +1,47 @@
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 
-import { QuotaService, personIdOfReservation } from '@vevee/contracts';
+import { QuotaService, personIdOfReservation, type SubscriptionStatus, type SubscriptionTerms } from '@vevee/contracts';
 import { DEFAULT_RESERVATION_TTL_SECONDS } from '@vevee/domain';
 import { LOGGER, type Logger, type RpcRoutes } from '@vevee/platform';
 
-import { CommitQuotaCommand, ReleaseQuotaCommand, ReserveQuotaCommand, TrackUsageCommand } from '../commands/quota.commands';
+import {
+  CheckQuotaCommand,
+  CommitQuotaCommand,
+  GrantCreditsCommand,
+  ReleaseQuotaCommand,
+  ReserveQuotaCommand,
+  TrackUsageCommand,
+  UpsertSubscriptionCommand,
+} from '../commands/quota.commands';
 import { QuotaDecider } from '../decider/quota-decider';
 import { unavailable } from '../errors';
 import { WorkspaceDirectory } from '../workspaces';
 import { FORWARDED_HEADER, Forwarder } from './forwarder';
 import { WORKSPACE_ID, authInterceptor } from './auth';
 import { toConnectError } from './error-mapping';
-import { CommitRequestBody, ReleaseRequestBody, ReserveRequestBody, TrackRequestBody, validateRequest } from './requests';
+import {
+  CheckRequestBody,
+  CommitRequestBody,
+  GrantCreditsRequestBody,
+  ReleaseRequestBody,
+  ReserveRequestBody,
+  TrackRequestBody,
+  UpsertSubscriptionRequestBody,
+  validateRequest,
+} from './requests';
+
+/** Converts an optional protobuf Timestamp to epoch milliseconds for validation. */
+function instantOf(timestamp: Timestamp | undefined): number | undefined {
+  return timestamp === undefined ? undefined : timestampMs(timestamp);
+}
+
+function subscriptionOf(terms: SubscriptionTerms | null | undefined) {
+  return terms === null || terms === undefined ? undefined : { planId: terms.planId, status: terms.status, startsAt: timestampFromMs(terms.startsAt) };
+}
 
 function personOfReservation(reservationId: string): string {
   const personId = personIdOfReservation(reservationId);
@@ -76,7 +102,98 @@ export class QuotaRpc {
             resetsAt: timestampFromMs(reply.resetsAt),
             expiresAt: reply.expiresAt === undefined ? undefined : timestampFromMs(reply.expiresAt),
             reason: reply.reason,
+            creditQuantity: reply.creditQuantity,
+            softExceeded: reply.softExceeded,
           };
+        }),
+
+      check: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new CheckRequestBody(), { ...request }, 'CheckRequest');
+          const url = this.ownerElsewhere(context, body.personId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.check(request, options));
+          const reply = await this.commandBus.execute(
+            new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId: body.personId, meter: body.meter, quantity: body.quantity }),
+          );
+          return {
+            allowed: reply.allowed,
+            remaining: reply.remaining,
+            limit: reply.limit,
+            period: reply.period,
+            resetsAt: timestampFromMs(reply.resetsAt),
+            reason: reply.reason,
+            creditQuantity: reply.creditQuantity,
+            softExceeded: reply.softExceeded,
+          };
+        }),
+
+      upsertSubscription: (request, context) =>
+        this.run(async () => {
+          const fields = { ...request, startsAt: instantOf(request.startsAt), occurredAt: instantOf(request.occurredAt) };
+          const body = validateRequest(new UpsertSubscriptionRequestBody(), fields, 'UpsertSubscriptionRequest');
+          const url = this.ownerElsewhere(context, body.personId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.upsertSubscription(request, options));
+          const reply = await this.commandBus.execute(
+            new UpsertSubscriptionCommand({
+              kind: 'upsertSubscription',
+              workspaceId: workspaceOf(context),
+              personId: body.personId,
+              planId: body.planId,
+              status: body.status as SubscriptionStatus,
+              startsAt: body.startsAt,
+              source: body.source,
+              externalId: body.externalId,
+              occurredAt: body.occurredAt!,
+              effective: body.effective === 'next_period' ? 'next_period' : 'immediately',
+              reason: body.reason ?? '',
+            }),
+          );
+          return {
+            applied: reply.applied,
+            outcome: reply.outcome,
+            current: subscriptionOf(reply.current),
+            scheduled: subscriptionOf(reply.scheduled?.terms),
+            scheduledAt: reply.scheduled === null ? undefined : timestampFromMs(reply.scheduled.effectiveAt),
+          };
+        }),
+
+      grantCredits: (request, context) =>
+        this.run(async () => {
+          const fields = {
+            ...request,
+            effectiveAt: instantOf(request.effectiveAt),
+            expiresAt: instantOf(request.expiresAt),
+            recurrencePeriod: request.recurrence?.period,
+            rolloverCap: request.recurrence?.rolloverCap,
+            rolloverExpiresAfterSeconds: request.recurrence?.rolloverExpiresAfterSeconds === undefined ? undefined : Number(request.recurrence.rolloverExpiresAfterSeconds),
+          };
+          const body = validateRequest(new GrantCreditsRequestBody(), fields, 'GrantCreditsRequest');
+          const url = this.ownerElsewhere(context, body.personId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.grantCredits(request, options));
+          const period = body.recurrencePeriod as 'day' | 'week' | 'month' | undefined;
+          const reply = await this.commandBus.execute(
+            new GrantCreditsCommand({
+              kind: 'grantCredits',
+              workspaceId: workspaceOf(context),
+              personId: body.personId,
+              idempotencyKey: body.idempotencyKey,
+              meter: body.meter,
+              amount: body.amount,
+              priority: body.priority,
+              effectiveAt: body.effectiveAt,
+              expiresAt: body.expiresAt ?? null,
+              recurrence:
+                period === undefined
+                  ? null
+                  : {
+                      period,
+                      rolloverCap: body.rolloverCap ?? 0,
+                      rolloverExpiresAfterMs: body.rolloverExpiresAfterSeconds === undefined ? null : body.rolloverExpiresAfterSeconds * 1000,
+                    },
+              reason: body.reason ?? '',
+            }),
+          );
+          return { grantId: reply.grantId, balance: reply.balance };
         }),
 
       commit: (request, context) =>

@@ -1,7 +1,9 @@
-import { IsDefined, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
+import { IsDefined, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, ValidateIf, validateSync } from 'class-validator';
 
 import { ConnectError, Code } from '@connectrpc/connect';
 import { applyDecorators } from '@nestjs/common';
+
+import { SUBSCRIPTION_STATUSES } from '@vevee/contracts';
 
 /** Identifiers a person may be known by: printable, no control characters. */
 const PERSON_ID = /^[^\p{Cc}]+$/u;
@@ -131,6 +133,116 @@ export class TrackRequestBody {
   @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per event and reuse it when retrying' })
   @MaxLength(128)
   idempotencyKey = '';
+}
+
+export class CheckRequestBody {
+  @IsPersonId('check')
+  personId = '';
+
+  @IsMeterName()
+  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
+  meter = '';
+
+  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
+  @IsPositive({ message: 'quantity must be greater than 0' })
+  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  quantity = 0;
+}
+
+/** Identifiers chosen by the workspace, such as plan ids and billing sources. */
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+
+/** Checks an optional instant, already converted from a protobuf Timestamp to epoch milliseconds. */
+function IsOptionalInstant(field: string): PropertyDecorator {
+  return applyDecorators(
+    IsOptional(),
+    IsInt({ message: `${field} must be a valid timestamp` }),
+    Min(0, { message: `${field} must not be before 1970` }),
+    Max(8.64e15, { message: `${field} must be a valid date` }),
+  );
+}
+
+export class UpsertSubscriptionRequestBody {
+  @IsPersonId('subscription')
+  personId = '';
+
+  @Matches(SLUG, { message: 'planId must start with a letter or digit and contain only letters, digits, ".", ":", "_" and "-"' })
+  @MaxLength(64)
+  @IsNotEmpty({ message: 'planId is required: send the id of a plan of the workspace, for example "pro"' })
+  planId = '';
+
+  @IsIn(SUBSCRIPTION_STATUSES, { message: `status must be one of ${SUBSCRIPTION_STATUSES.join(', ')}` })
+  status = '';
+
+  @IsOptionalInstant('startsAt')
+  startsAt: number | undefined = undefined;
+
+  @Matches(SLUG, { message: 'source must start with a letter or digit and contain only letters, digits, ".", ":", "_" and "-"' })
+  @MaxLength(64)
+  @IsNotEmpty({ message: 'source is required: name the billing system, for example "stripe"' })
+  source = '';
+
+  @MaxLength(256)
+  @IsNotEmpty({ message: 'externalId is required: send the webhook event id, so a repeated webhook applies once' })
+  externalId = '';
+
+  @IsOptionalInstant('occurredAt')
+  @IsDefined({ message: 'occurredAt is required: send when the billing system made the change' })
+  occurredAt: number | undefined = undefined;
+
+  @IsOptional()
+  @IsIn(['immediately', 'next_period'], { message: 'effective must be "immediately" or "next_period"' })
+  effective: string | undefined = undefined;
+
+  @IsOptional()
+  @MaxLength(512)
+  reason: string | undefined = undefined;
+}
+
+export class GrantCreditsRequestBody {
+  @IsPersonId('grant')
+  personId = '';
+
+  @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per grant and reuse it when retrying' })
+  @MaxLength(128)
+  idempotencyKey = '';
+
+  @IsMeterName()
+  @IsNotEmpty({ message: 'meter is required: send a meter key such as "tokens", or a currency code such as "USD"' })
+  meter = '';
+
+  @Max(MAX_AMOUNT, { message: `amount must be at most ${MAX_AMOUNT}` })
+  @IsPositive({ message: 'amount must be greater than 0' })
+  @IsNumber(FINITE, { message: 'amount must be a finite number' })
+  amount = 0;
+
+  @IsInt({ message: 'priority must be a whole number' })
+  @Min(-1_000_000, { message: 'priority must be at least -1000000' })
+  @Max(1_000_000, { message: 'priority must be at most 1000000' })
+  priority = 0;
+
+  @IsOptionalInstant('effectiveAt')
+  effectiveAt: number | undefined = undefined;
+
+  @IsOptionalInstant('expiresAt')
+  expiresAt: number | undefined = undefined;
+
+  @IsOptional()
+  @IsIn(['day', 'week', 'month'], { message: 'recurrence.period must be "day", "week" or "month"' })
+  recurrencePeriod: string | undefined = undefined;
+
+  @ValidateIf((body: GrantCreditsRequestBody) => body.recurrencePeriod !== undefined)
+  @IsAmount('recurrence.rolloverCap')
+  rolloverCap: number | undefined = undefined;
+
+  @IsOptional()
+  @IsInt({ message: 'recurrence.rolloverExpiresAfterSeconds must be a whole number of seconds' })
+  @Min(1, { message: 'recurrence.rolloverExpiresAfterSeconds must be at least 1' })
+  rolloverExpiresAfterSeconds: number | undefined = undefined;
+
+  @IsOptional()
+  @MaxLength(512)
+  reason: string | undefined = undefined;
 }
 
 /** Header that carries the names of the invalid fields, comma-separated, on an invalid_argument error. */

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file vevee/v1/quota.proto.
  */
 export const file_vevee_v1_quota: GenFile = /*@__PURE__*/
-  fileDesc("ChR2ZXZlZS92MS9xdW90YS5wcm90bxIIdmV2ZWUudjEihwEKDlJlc2VydmVSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRINCgVtZXRlchgCIAEoCRIQCghxdWFudGl0eRgDIAEoARIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSGAoLdHRsX3NlY29uZHMYBSABKA1IAIgBAUIOCgxfdHRsX3NlY29uZHMi2wEKD1Jlc2VydmVSZXNwb25zZRIPCgdhbGxvd2VkGAEgASgIEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhEKCXJlbWFpbmluZxgDIAEoARINCgVsaW1pdBgEIAEoARItCglyZXNldHNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgHIAEoCRIOCgZwZXJpb2QYCCABKAkirwEKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSFQoIcXVhbnRpdHkYAiABKAFIAIgBARIMCgRjb3N0GAMgASgBEhAKCGN1cnJlbmN5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAlCCwoJX3F1YW50aXR5ImEKDkNvbW1pdFJlc3BvbnNlEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgBEg8KB292ZXJhZ2UYAyABKAESFAoMYWZ0ZXJfZXhwaXJ5GAQgASgIIkEKDlJlbGVhc2VSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI7Cg9SZWxlYXNlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEAoIcmVsZWFzZWQYAiABKAEiugEKDFRyYWNrUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVtZXRlchgDIAEoCRIQCghxdWFudGl0eRgEIAEoARIMCgRjb3N0GAUgASgBEhAKCGN1cnJlbmN5GAYgASgJEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkiIQoNVHJhY2tSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCTKFAgoMUXVvdGFTZXJ2aWNlEj4KB1Jlc2VydmUSGC52ZXZlZS52MS5SZXNlcnZlUmVxdWVzdBoZLnZldmVlLnYxLlJlc2VydmVSZXNwb25zZRI7CgZDb21taXQSFy52ZXZlZS52MS5Db21taXRSZXF1ZXN0GhgudmV2ZWUudjEuQ29tbWl0UmVzcG9uc2USPgoHUmVsZWFzZRIYLnZldmVlLnYxLlJlbGVhc2VSZXF1ZXN0GhkudmV2ZWUudjEuUmVsZWFzZVJlc3BvbnNlEjgKBVRyYWNrEhYudmV2ZWUudjEuVHJhY2tSZXF1ZXN0GhcudmV2ZWUudjEuVHJhY2tSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChR2ZXZlZS92MS9xdW90YS5wcm90bxIIdmV2ZWUudjEihwEKDlJlc2VydmVSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRINCgVtZXRlchgCIAEoCRIQCghxdWFudGl0eRgDIAEoARIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSGAoLdHRsX3NlY29uZHMYBSABKA1IAIgBAUIOCgxfdHRsX3NlY29uZHMiiwIKD1Jlc2VydmVSZXNwb25zZRIPCgdhbGxvd2VkGAEgASgIEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhEKCXJlbWFpbmluZxgDIAEoARINCgVsaW1pdBgEIAEoARItCglyZXNldHNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgHIAEoCRIOCgZwZXJpb2QYCCABKAkSFwoPY3JlZGl0X3F1YW50aXR5GAkgASgBEhUKDXNvZnRfZXhjZWVkZWQYCiADKAkirwEKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSFQoIcXVhbnRpdHkYAiABKAFIAIgBARIMCgRjb3N0GAMgASgBEhAKCGN1cnJlbmN5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAlCCwoJX3F1YW50aXR5IooBCg5Db21taXRSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghxdWFudGl0eRgCIAEoARIPCgdvdmVyYWdlGAMgASgBEhQKDGFmdGVyX2V4cGlyeRgEIAEoCBIXCg9jcmVkaXRfcXVhbnRpdHkYBSABKAESDgoGY2FwcGVkGAYgASgIIkEKDlJlbGVhc2VSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI7Cg9SZWxlYXNlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEAoIcmVsZWFzZWQYAiABKAEiugEKDFRyYWNrUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVtZXRlchgDIAEoCRIQCghxdWFudGl0eRgEIAEoARIMCgRjb3N0GAUgASgBEhAKCGN1cnJlbmN5GAYgASgJEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkiIQoNVHJhY2tSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCSJCCgxDaGVja1JlcXVlc3QSEQoJcGVyc29uX2lkGAEgASgJEg0KBW1ldGVyGAIgASgJEhAKCHF1YW50aXR5GAMgASgBIsEBCg1DaGVja1Jlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSEQoJcmVtYWluaW5nGAIgASgBEg0KBWxpbWl0GAMgASgBEi0KCXJlc2V0c19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEg4KBnBlcmlvZBgGIAEoCRIXCg9jcmVkaXRfcXVhbnRpdHkYByABKAESFQoNc29mdF9leGNlZWRlZBgIIAMoCSJeCgxTdWJzY3JpcHRpb24SDwoHcGxhbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSLQoJc3RhcnRzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL3AQoZVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSLQoJc3RhcnRzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzb3VyY2UYBSABKAkSEwoLZXh0ZXJuYWxfaWQYBiABKAkSLwoLb2NjdXJyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWVmZmVjdGl2ZRgIIAEoCRIOCgZyZWFzb24YCSABKAkixAEKGlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHb3V0Y29tZRgCIAEoCRInCgdjdXJyZW50GAMgASgLMhYudmV2ZWUudjEuU3Vic2NyaXB0aW9uEikKCXNjaGVkdWxlZBgEIAEoCzIWLnZldmVlLnYxLlN1YnNjcmlwdGlvbhIwCgxzY2hlZHVsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIocBCg9HcmFudFJlY3VycmVuY2USDgoGcGVyaW9kGAEgASgJEhQKDHJvbGxvdmVyX2NhcBgCIAEoARIrCh5yb2xsb3Zlcl9leHBpcmVzX2FmdGVyX3NlY29uZHMYAyABKARIAIgBAUIhCh9fcm9sbG92ZXJfZXhwaXJlc19hZnRlcl9zZWNvbmRzIpMCChNHcmFudENyZWRpdHNSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSDQoFbWV0ZXIYAyABKAkSDgoGYW1vdW50GAQgASgBEhAKCHByaW9yaXR5GAUgASgFEjAKDGVmZmVjdGl2ZV9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKcmVjdXJyZW5jZRgIIAEoCzIZLnZldmVlLnYxLkdyYW50UmVjdXJyZW5jZRIOCgZyZWFzb24YCSABKAkiOQoUR3JhbnRDcmVkaXRzUmVzcG9uc2USEAoIZ3JhbnRfaWQYASABKAkSDwoHYmFsYW5jZRgCIAEoATLvAwoMUXVvdGFTZXJ2aWNlEj4KB1Jlc2VydmUSGC52ZXZlZS52MS5SZXNlcnZlUmVxdWVzdBoZLnZldmVlLnYxLlJlc2VydmVSZXNwb25zZRI7CgZDb21taXQSFy52ZXZlZS52MS5Db21taXRSZXF1ZXN0GhgudmV2ZWUudjEuQ29tbWl0UmVzcG9uc2USPgoHUmVsZWFzZRIYLnZldmVlLnYxLlJlbGVhc2VSZXF1ZXN0GhkudmV2ZWUudjEuUmVsZWFzZVJlc3BvbnNlEjgKBVRyYWNrEhYudmV2ZWUudjEuVHJhY2tSZXF1ZXN0GhcudmV2ZWUudjEuVHJhY2tSZXNwb25zZRI4CgVDaGVjaxIWLnZldmVlLnYxLkNoZWNrUmVxdWVzdBoXLnZldmVlLnYxLkNoZWNrUmVzcG9uc2USXwoSVXBzZXJ0U3Vic2NyaXB0aW9uEiMudmV2ZWUudjEuVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBokLnZldmVlLnYxLlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEk0KDEdyYW50Q3JlZGl0cxIdLnZldmVlLnYxLkdyYW50Q3JlZGl0c1JlcXVlc3QaHi52ZXZlZS52MS5HcmFudENyZWRpdHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message vevee.v1.ReserveRequest
@@ -105,11 +105,26 @@ export type ReserveResponse = Message<"vevee.v1.ReserveResponse"> & {
   reason: string;
 
   /**
-   * The period of the tightest limit: `day` or `month`.
+   * The period of the tightest limit: `minute`, `hour`, `day`, `week`,
+   * `month`, `billing` or `lifetime`.
    *
    * @generated from field: string period = 8;
    */
   period: string;
+
+  /**
+   * The part of the quantity held against credits instead of the allowance.
+   *
+   * @generated from field: double credit_quantity = 9;
+   */
+  creditQuantity: number;
+
+  /**
+   * Ids of soft limits that this reserve goes over: allowed, and flagged.
+   *
+   * @generated from field: repeated string soft_exceeded = 10;
+   */
+  softExceeded: string[];
 };
 
 /**
@@ -195,6 +210,21 @@ export type CommitResponse = Message<"vevee.v1.CommitResponse"> & {
    * @generated from field: bool after_expiry = 4;
    */
   afterExpiry: boolean;
+
+  /**
+   * The part of the quantity paid by credits.
+   *
+   * @generated from field: double credit_quantity = 5;
+   */
+  creditQuantity: number;
+
+  /**
+   * True when the quantity was above the reservation and the meter's overage
+   * policy capped it at the reservation.
+   *
+   * @generated from field: bool capped = 6;
+   */
+  capped: boolean;
 };
 
 /**
@@ -324,6 +354,346 @@ export const TrackResponseSchema: GenMessage<TrackResponse> = /*@__PURE__*/
   messageDesc(file_vevee_v1_quota, 7);
 
 /**
+ * @generated from message vevee.v1.CheckRequest
+ */
+export type CheckRequest = Message<"vevee.v1.CheckRequest"> & {
+  /**
+   * @generated from field: string person_id = 1;
+   */
+  personId: string;
+
+  /**
+   * @generated from field: string meter = 2;
+   */
+  meter: string;
+
+  /**
+   * @generated from field: double quantity = 3;
+   */
+  quantity: number;
+};
+
+/**
+ * Describes the message vevee.v1.CheckRequest.
+ * Use `create(CheckRequestSchema)` to create a new message.
+ */
+export const CheckRequestSchema: GenMessage<CheckRequest> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 8);
+
+/**
+ * @generated from message vevee.v1.CheckResponse
+ */
+export type CheckResponse = Message<"vevee.v1.CheckResponse"> & {
+  /**
+   * @generated from field: bool allowed = 1;
+   */
+  allowed: boolean;
+
+  /**
+   * @generated from field: double remaining = 2;
+   */
+  remaining: number;
+
+  /**
+   * @generated from field: double limit = 3;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp resets_at = 4;
+   */
+  resetsAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string period = 6;
+   */
+  period: string;
+
+  /**
+   * @generated from field: double credit_quantity = 7;
+   */
+  creditQuantity: number;
+
+  /**
+   * @generated from field: repeated string soft_exceeded = 8;
+   */
+  softExceeded: string[];
+};
+
+/**
+ * Describes the message vevee.v1.CheckResponse.
+ * Use `create(CheckResponseSchema)` to create a new message.
+ */
+export const CheckResponseSchema: GenMessage<CheckResponse> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 9);
+
+/**
+ * @generated from message vevee.v1.Subscription
+ */
+export type Subscription = Message<"vevee.v1.Subscription"> & {
+  /**
+   * @generated from field: string plan_id = 1;
+   */
+  planId: string;
+
+  /**
+   * `active`, `trialing`, `past_due`, `paused` or `canceled`.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * The anchor of billing periods and anchored limit windows.
+   *
+   * @generated from field: google.protobuf.Timestamp starts_at = 3;
+   */
+  startsAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vevee.v1.Subscription.
+ * Use `create(SubscriptionSchema)` to create a new message.
+ */
+export const SubscriptionSchema: GenMessage<Subscription> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 10);
+
+/**
+ * @generated from message vevee.v1.UpsertSubscriptionRequest
+ */
+export type UpsertSubscriptionRequest = Message<"vevee.v1.UpsertSubscriptionRequest"> & {
+  /**
+   * @generated from field: string person_id = 1;
+   */
+  personId: string;
+
+  /**
+   * @generated from field: string plan_id = 2;
+   */
+  planId: string;
+
+  /**
+   * @generated from field: string status = 3;
+   */
+  status: string;
+
+  /**
+   * Unset keeps the current anchor, or uses now for a new subscription.
+   *
+   * @generated from field: google.protobuf.Timestamp starts_at = 4;
+   */
+  startsAt?: Timestamp | undefined;
+
+  /**
+   * The billing system, for example `stripe`.
+   *
+   * @generated from field: string source = 5;
+   */
+  source: string;
+
+  /**
+   * The webhook's event id: the change applies once per id.
+   *
+   * @generated from field: string external_id = 6;
+   */
+  externalId: string;
+
+  /**
+   * When the billing system made the change.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 7;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * `immediately` (the default) or `next_period`.
+   *
+   * @generated from field: string effective = 8;
+   */
+  effective: string;
+
+  /**
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message vevee.v1.UpsertSubscriptionRequest.
+ * Use `create(UpsertSubscriptionRequestSchema)` to create a new message.
+ */
+export const UpsertSubscriptionRequestSchema: GenMessage<UpsertSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 11);
+
+/**
+ * @generated from message vevee.v1.UpsertSubscriptionResponse
+ */
+export type UpsertSubscriptionResponse = Message<"vevee.v1.UpsertSubscriptionResponse"> & {
+  /**
+   * @generated from field: bool applied = 1;
+   */
+  applied: boolean;
+
+  /**
+   * `applied`, `scheduled`, `duplicate` or `stale`.
+   *
+   * @generated from field: string outcome = 2;
+   */
+  outcome: string;
+
+  /**
+   * @generated from field: vevee.v1.Subscription current = 3;
+   */
+  current?: Subscription | undefined;
+
+  /**
+   * @generated from field: vevee.v1.Subscription scheduled = 4;
+   */
+  scheduled?: Subscription | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp scheduled_at = 5;
+   */
+  scheduledAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vevee.v1.UpsertSubscriptionResponse.
+ * Use `create(UpsertSubscriptionResponseSchema)` to create a new message.
+ */
+export const UpsertSubscriptionResponseSchema: GenMessage<UpsertSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 12);
+
+/**
+ * @generated from message vevee.v1.GrantRecurrence
+ */
+export type GrantRecurrence = Message<"vevee.v1.GrantRecurrence"> & {
+  /**
+   * `day`, `week` or `month`, in the workspace's time zone.
+   *
+   * @generated from field: string period = 1;
+   */
+  period: string;
+
+  /**
+   * The most unused credit carried into the next period. 0 carries nothing.
+   *
+   * @generated from field: double rollover_cap = 2;
+   */
+  rolloverCap: number;
+
+  /**
+   * How long carried-over credit lasts. Unset: until the end of the next period.
+   *
+   * @generated from field: optional uint64 rollover_expires_after_seconds = 3;
+   */
+  rolloverExpiresAfterSeconds?: bigint | undefined;
+};
+
+/**
+ * Describes the message vevee.v1.GrantRecurrence.
+ * Use `create(GrantRecurrenceSchema)` to create a new message.
+ */
+export const GrantRecurrenceSchema: GenMessage<GrantRecurrence> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 13);
+
+/**
+ * @generated from message vevee.v1.GrantCreditsRequest
+ */
+export type GrantCreditsRequest = Message<"vevee.v1.GrantCreditsRequest"> & {
+  /**
+   * @generated from field: string person_id = 1;
+   */
+  personId: string;
+
+  /**
+   * @generated from field: string idempotency_key = 2;
+   */
+  idempotencyKey: string;
+
+  /**
+   * A meter key, or a currency code such as `USD` for every meter in that unit.
+   *
+   * @generated from field: string meter = 3;
+   */
+  meter: string;
+
+  /**
+   * @generated from field: double amount = 4;
+   */
+  amount: number;
+
+  /**
+   * Lower numbers burn first. Defaults to 0.
+   *
+   * @generated from field: int32 priority = 5;
+   */
+  priority: number;
+
+  /**
+   * Unset: now.
+   *
+   * @generated from field: google.protobuf.Timestamp effective_at = 6;
+   */
+  effectiveAt?: Timestamp | undefined;
+
+  /**
+   * Unset: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Unset: a one-time grant.
+   *
+   * @generated from field: vevee.v1.GrantRecurrence recurrence = 8;
+   */
+  recurrence?: GrantRecurrence | undefined;
+
+  /**
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message vevee.v1.GrantCreditsRequest.
+ * Use `create(GrantCreditsRequestSchema)` to create a new message.
+ */
+export const GrantCreditsRequestSchema: GenMessage<GrantCreditsRequest> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 14);
+
+/**
+ * @generated from message vevee.v1.GrantCreditsResponse
+ */
+export type GrantCreditsResponse = Message<"vevee.v1.GrantCreditsResponse"> & {
+  /**
+   * @generated from field: string grant_id = 1;
+   */
+  grantId: string;
+
+  /**
+   * The person's spendable credit for the meter after the grant.
+   *
+   * @generated from field: double balance = 2;
+   */
+  balance: number;
+};
+
+/**
+ * Describes the message vevee.v1.GrantCreditsResponse.
+ * Use `create(GrantCreditsResponseSchema)` to create a new message.
+ */
+export const GrantCreditsResponseSchema: GenMessage<GrantCreditsResponse> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 15);
+
+/**
  * The hot path. Every call is authenticated with an API key
  * (`Authorization: Bearer <key>`), which also selects the workspace.
  *
@@ -370,6 +740,38 @@ export const QuotaService: GenService<{
     methodKind: "unary";
     input: typeof TrackRequestSchema;
     output: typeof TrackResponseSchema;
+  },
+  /**
+   * Answers what Reserve would answer now, without holding anything.
+   *
+   * @generated from rpc vevee.v1.QuotaService.Check
+   */
+  check: {
+    methodKind: "unary";
+    input: typeof CheckRequestSchema;
+    output: typeof CheckResponseSchema;
+  },
+  /**
+   * Applies a subscription change from a billing webhook. A repeated
+   * external_id applies once, and an older occurred_at never overwrites a newer one.
+   *
+   * @generated from rpc vevee.v1.QuotaService.UpsertSubscription
+   */
+  upsertSubscription: {
+    methodKind: "unary";
+    input: typeof UpsertSubscriptionRequestSchema;
+    output: typeof UpsertSubscriptionResponseSchema;
+  },
+  /**
+   * Adds credit that pays for usage above the plan's allowance. The same
+   * idempotency_key creates one grant.
+   *
+   * @generated from rpc vevee.v1.QuotaService.GrantCredits
+   */
+  grantCredits: {
+    methodKind: "unary";
+    input: typeof GrantCreditsRequestSchema;
+    output: typeof GrantCreditsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vevee_v1_quota, 0);
