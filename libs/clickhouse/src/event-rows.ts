@@ -95,6 +95,24 @@ function typeColumns(event: LedgerEvent): TypeColumns {
       return { ...none, meter: event.meter, quantity: event.amount, reservation_id: event.reservationId, metadata: JSON.stringify({ grantId: event.grantId }) };
     case 'CreditsExpired':
       return { ...none, meter: event.meter, quantity: event.amount, metadata: JSON.stringify({ grantId: event.grantId }) };
+    case 'UsageTransferredOut':
+    case 'UsageTransferredIn': {
+      const meters = [...new Set(event.transfers.map((transfer) => transfer.meter))];
+      // A merge without a reservation is the identity link of an alias: analytics reads it as `$alias`.
+      const isAlias = event.type === 'UsageTransferredOut' && event.reservationId === undefined;
+      return {
+        ...none,
+        event_type: isAlias ? '$alias' : '',
+        meter: meters.length === 1 ? meters[0]! : '',
+        quantity: 0,
+        reservation_id: event.type === 'UsageTransferredOut' ? (event.reservationId ?? '') : '',
+        metadata: JSON.stringify(
+          event.type === 'UsageTransferredOut'
+            ? { transferId: event.transferId, anonymousId: event.personId, knownId: event.targetPersonId, transfers: event.transfers }
+            : { transferId: event.transferId, sourcePersonId: event.sourcePersonId, transfers: event.transfers },
+        ),
+      };
+    }
     default: {
       const unknown: never = event;
       throw new Error(`no events table mapping for ledger event type ${String((unknown as { type: unknown }).type)}`);
@@ -111,7 +129,8 @@ export function toEventRow(event: LedgerEvent, position: LedgerPosition, payload
   return {
     event_id: event.eventId,
     workspace_id: event.workspaceId,
-    person_id: event.personId,
+    // An alias row belongs to the known person, as an `$alias` event that names the anonymous id.
+    person_id: event.type === 'UsageTransferredOut' && event.reservationId === undefined ? event.targetPersonId : event.personId,
     type: event.type,
     at: event.at,
     plan_version: event.planVersion,

@@ -200,6 +200,36 @@ export interface CreditsExpiredEvent extends EnvelopeBase {
   expiredAt: number;
 }
 
+/** Usage of one meter in one window, moved between persons by a merge. */
+export interface UsageTransfer {
+  meter: string;
+  window: WindowRef;
+  used: number;
+}
+
+/**
+ * An anonymous person was merged into a known one, or a merged person
+ * recorded usage later (a commit of a hold taken before the merge). The usage
+ * leaves this person's windows; UsageTransferredIn adds it to the target's.
+ */
+export interface UsageTransferredOutEvent extends EnvelopeBase {
+  type: 'UsageTransferredOut';
+  transferId: string;
+  /** The known person that this person now belongs to. */
+  targetPersonId: string;
+  transfers: UsageTransfer[];
+  /** Set for usage recorded after the merge: the reservation whose commit it came from. */
+  reservationId?: string;
+}
+
+/** Usage of a merged person added to this person's windows, once per transferId. */
+export interface UsageTransferredInEvent extends EnvelopeBase {
+  type: 'UsageTransferredIn';
+  transferId: string;
+  sourcePersonId: string;
+  transfers: UsageTransfer[];
+}
+
 export type LedgerEvent =
   | QuotaReservedEvent
   | QuotaDeniedEvent
@@ -210,7 +240,9 @@ export type LedgerEvent =
   | SubscriptionChangedEvent
   | CreditsGrantedEvent
   | CreditsBurnedEvent
-  | CreditsExpiredEvent;
+  | CreditsExpiredEvent
+  | UsageTransferredOutEvent
+  | UsageTransferredInEvent;
 
 export type LedgerEventType = LedgerEvent['type'];
 
@@ -225,6 +257,8 @@ export const LEDGER_EVENT_TYPES: readonly LedgerEventType[] = [
   'CreditsGranted',
   'CreditsBurned',
   'CreditsExpired',
+  'UsageTransferredOut',
+  'UsageTransferredIn',
 ];
 
 /** Raised for a record that no reader of this version may skip or guess at. */

@@ -1,6 +1,6 @@
 /** Commands a person's decider accepts. Inputs are validated at the edge. */
 
-import type { CreditRecurrence, SubscriptionStatus } from '@vevee/contracts';
+import type { CreditRecurrence, SubscriptionStatus, UsageTransfer } from '@vevee/contracts';
 
 export const DEFAULT_RESERVATION_TTL_SECONDS = 60;
 
@@ -83,7 +83,23 @@ export interface GrantCreditsCommand extends PersonCommand {
   reason: string;
 }
 
+/** Merges this (anonymous) person into a known person: its usage in open windows moves there. */
+export interface MergeIntoCommand extends PersonCommand {
+  kind: 'mergeInto';
+  targetPersonId: string;
+}
+
+/** Adds a merged person's usage to this person, once per transferId. */
+export interface TransferInCommand extends PersonCommand {
+  kind: 'transferIn';
+  transferId: string;
+  sourcePersonId: string;
+  transfers: UsageTransfer[];
+}
+
 export type QuotaCommand =
+  | MergeIntoCommand
+  | TransferInCommand
   | CheckQuotaCommand
   | UpsertSubscriptionCommand
   | GrantCreditsCommand

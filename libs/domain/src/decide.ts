@@ -12,6 +12,9 @@ import type {
   SubscriptionChangedEvent,
   SubscriptionTerms,
   UsageTrackedEvent,
+  UsageTransfer,
+  UsageTransferredInEvent,
+  UsageTransferredOutEvent,
   WindowRef,
 } from '@vevee/contracts';
 
@@ -20,13 +23,15 @@ import type {
   CheckQuotaCommand,
   CommitQuotaCommand,
   GrantCreditsCommand,
+  MergeIntoCommand,
   QuotaCommand,
   ReleaseQuotaCommand,
   ReserveQuotaCommand,
   TrackUsageCommand,
+  TransferInCommand,
   UpsertSubscriptionCommand,
 } from './commands';
-import { DomainError } from './errors';
+import { DomainError, MergedPersonError } from './errors';
 import { advanceTo, applyEvent } from './fold';
 import { counterKey, roundAmount, type CreditGrant, type PersonState } from './state';
 import { anchoredWindowFor, limitWindowFor, windowFor } from './windows';
@@ -56,8 +61,17 @@ export interface ReserveReply {
   softExceeded: string[];
 }
 
+/** Usage that moves to the known person a merged person belongs to. */
+export interface TransferOut {
+  transferId: string;
+  targetPersonId: string;
+  transfers: UsageTransfer[];
+}
+
 export interface CommitReply {
   kind: 'commit';
+  /** Set when the person was merged: the caller hands this usage to the target with transferIn. */
+  transfer?: TransferOut;
   reservationId: string;
   quantity: number;
   overage: number;
@@ -103,7 +117,18 @@ export interface CheckReply extends Omit<ReserveReply, 'kind' | 'reservationId' 
   kind: 'check';
 }
 
-export type QuotaReply = ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply | SubscriptionReply | GrantReply | CheckReply;
+export interface MergeReply {
+  kind: 'mergeInto';
+  transfer: TransferOut;
+}
+
+export interface TransferInReply {
+  kind: 'transferIn';
+  /** False when the transfer was applied before. */
+  applied: boolean;
+}
+
+export type QuotaReply = MergeReply | TransferInReply | ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply | SubscriptionReply | GrantReply | CheckReply;
 
 /**
  * The outcome of one command. `events` must be appended to the ledger even when
@@ -207,14 +232,30 @@ export function spendableGrants(state: PersonState, catalog: WorkspaceCatalog, m
     );
 }
 
-/** Returns the credit that is free to hold for `meter`: spendable grants minus what active holds keep. */
+/**
+ * Returns the credit that is free to hold for `meter`: spendable grants minus
+ * what active holds keep. Credit in a currency is shared by every meter priced
+ * in it, so holds on those other meters count against it too, up to its total.
+ */
 export function creditAvailable(state: PersonState, catalog: WorkspaceCatalog, meter: string, now: number): number {
-  const total = spendableGrants(state, catalog, meter, now).reduce((sum, grant) => sum + grant.remaining, 0);
+  const unit = catalog.meters[meter]?.unit ?? meter;
+  const currency = isCurrencyCode(unit) ? unit : undefined;
+  let own = 0;
+  let shared = 0;
+  for (const grant of spendableGrants(state, catalog, meter, now)) {
+    if (grant.meter === currency) shared += grant.remaining;
+    else own += grant.remaining;
+  }
   let held = 0;
+  let heldByOtherMeters = 0;
   for (const hold of state.holds.values()) {
     if (hold.meter === meter) held += hold.creditQuantity;
+    else if (currency !== undefined && catalog.meters[hold.meter]?.unit === currency) heldByOtherMeters += hold.creditQuantity;
   }
-  return roundAmount(Math.max(0, total - held));
+  // Other meters' holds are taken to burn the shared credit first, the worst case for `meter`.
+  // NOTE: holds on `meter` may also burn the shared credit before its own grants and leave another
+  // meter's hold short. That commit then burns less credit and counts the rest against the allowance.
+  return roundAmount(Math.max(0, own + shared - held - Math.min(shared, heldByOtherMeters)));
 }
 
 interface Assessment {
@@ -310,9 +351,14 @@ function reserveReplyOf(event: QuotaReservedEvent | QuotaDeniedEvent): ReserveRe
   };
 }
 
-function commitReplyOf(event: QuotaCommittedEvent): CommitReply {
+function transferOf(event: UsageTransferredOutEvent | undefined): TransferOut | undefined {
+  return event === undefined ? undefined : { transferId: event.transferId, targetPersonId: event.targetPersonId, transfers: event.transfers };
+}
+
+function commitReplyOf(event: QuotaCommittedEvent, transfer?: UsageTransferredOutEvent): CommitReply {
   return {
     kind: 'commit',
+    ...(transfer === undefined ? {} : { transfer: transferOf(transfer) }),
     reservationId: event.reservationId,
     quantity: event.quantity,
     overage: event.overage,
@@ -426,7 +472,7 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
     if (requested !== command.quantity || closed.event.cost !== command.cost) {
       throw new DomainError('failed_precondition', 'reservationId', `reservation "${command.reservationId}" was already committed with quantity ${requested}; a reservation is committed once`);
     }
-    return { events: [], reply: commitReplyOf(closed.event) };
+    return { events: [], reply: commitReplyOf(closed.event, closed.transfer) };
   }
   if (closed?.status === 'released') {
     throw new DomainError('failed_precondition', 'reservationId', `reservation "${command.reservationId}" was released and cannot be committed; use track to record usage without a hold`);
@@ -459,7 +505,90 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
     metadata: command.metadata,
     windows: reserved.windows,
   };
-  return { events: [...burns, event], reply: commitReplyOf(event) };
+  const transfer = state.merge === null ? undefined : transferAfterMerge(decider, event, state.merge.targetPersonId);
+  return { events: transfer === undefined ? [...burns, event] : [...burns, event, transfer], reply: commitReplyOf(event, transfer) };
+}
+
+/** Moves a merged person's committed usage on to the person it was merged into. */
+function transferAfterMerge(decider: Decider, commit: QuotaCommittedEvent, targetPersonId: string): UsageTransferredOutEvent | undefined {
+  const transfers = commit.windows
+    .filter((window) => window.end > decider.context.now)
+    .map((window) => ({
+      meter: commit.meter,
+      window: { period: window.period, start: window.start, end: window.end },
+      used: window.credits === true ? roundAmount(commit.quantity - (commit.creditQuantity ?? 0)) : commit.quantity,
+    }))
+    .filter((transfer) => transfer.used !== 0);
+  if (transfers.length === 0) return undefined;
+  return {
+    ...decider.envelope(),
+    type: 'UsageTransferredOut',
+    transferId: `${commit.eventId}:moved`,
+    targetPersonId,
+    transfers,
+    reservationId: commit.reservationId,
+  };
+}
+
+/** Returns the person's usage in windows that are still open, as transfers. */
+function openUsage(state: PersonState, now: number): UsageTransfer[] {
+  const transfers: UsageTransfer[] = [];
+  for (const [key, counter] of state.counters) {
+    if (counter.end <= now || counter.used === 0) continue;
+    // Meter names cannot contain "|" (the RPC API checks them), so the key splits cleanly.
+    const [meter, period, start, end] = key.split('|') as [string, Period, string, string];
+    transfers.push({ meter, window: { period, start: Number(start), end: Number(end) }, used: counter.used });
+  }
+  return transfers;
+}
+
+function decideMergeInto({ state, context, envelope }: Decider, command: MergeIntoCommand): Outcome<MergeReply> {
+  if (command.targetPersonId === command.personId) {
+    throw new DomainError('invalid_argument', 'knownId', 'knownId must differ from anonymousId: a person cannot be merged into itself');
+  }
+  if (state.merge !== null) {
+    if (state.merge.targetPersonId !== command.targetPersonId) throw new MergedPersonError(command.personId, state.merge.targetPersonId);
+    return { events: [], reply: { kind: 'mergeInto', transfer: transferOf(state.merge.transfer)! } };
+  }
+  const base = envelope();
+  const event: UsageTransferredOutEvent = {
+    ...base,
+    type: 'UsageTransferredOut',
+    transferId: `merge:${base.eventId}`,
+    targetPersonId: command.targetPersonId,
+    transfers: openUsage(state, context.now),
+  };
+  return { events: [event], reply: { kind: 'mergeInto', transfer: transferOf(event)! } };
+}
+
+/**
+ * Adds a merged person's usage to this person's windows of the same period:
+ * the windows of this person's plan when it limits that period, or else the
+ * window as the source counted it.
+ */
+function decideTransferIn({ state, context, plan, envelope }: Decider, command: TransferInCommand): Outcome<TransferInReply> {
+  if (state.transfersIn.has(command.transferId)) return { events: [], reply: { kind: 'transferIn', applied: false } };
+  if (command.sourcePersonId === command.personId) {
+    throw new DomainError('invalid_argument', 'sourcePersonId', 'sourcePersonId must differ from the person the usage moves to');
+  }
+  const transfers: UsageTransfer[] = [];
+  for (const transfer of command.transfers) {
+    const targets = new Map<string, WindowRef>();
+    for (const status of limitStatuses(state, context.catalog, plan, transfer.meter, context.now)) {
+      if (status.window.period !== transfer.window.period) continue;
+      targets.set(counterKey(transfer.meter, status.window), { period: status.window.period, start: status.window.start, end: status.window.end });
+    }
+    if (targets.size === 0 && transfer.window.end > context.now) targets.set('', transfer.window);
+    for (const window of targets.values()) transfers.push({ meter: transfer.meter, window, used: transfer.used });
+  }
+  const event: UsageTransferredInEvent = {
+    ...envelope(),
+    type: 'UsageTransferredIn',
+    transferId: command.transferId,
+    sourcePersonId: command.sourcePersonId,
+    transfers,
+  };
+  return { events: [event], reply: { kind: 'transferIn', applied: true } };
 }
 
 function decideRelease({ state, envelope }: Decider, command: ReleaseQuotaCommand): Outcome<ReleaseReply> {
@@ -565,7 +694,18 @@ function decideSubscription({ state, context, envelope }: Decider, command: Upse
     to,
     reason: command.reason,
   };
-  return { events: [event], reply: replyWith(effectiveAt > context.now ? 'scheduled' : 'applied') };
+  // The reply shows the terms after this change, which the caller applies to the state next.
+  const later = effectiveAt > context.now;
+  return {
+    events: [event],
+    reply: {
+      kind: 'upsertSubscription',
+      applied: true,
+      outcome: later ? 'scheduled' : 'applied',
+      current: later ? subscription.current : to,
+      scheduled: later ? { terms: to, effectiveAt } : null,
+    },
+  };
 }
 
 function decideGrant({ state, context, envelope }: Decider, command: GrantCreditsCommand): Outcome<GrantReply> {
@@ -739,8 +879,17 @@ export function decide(state: PersonState, command: QuotaCommand, context: Decis
   }
 }
 
+/** Commands that a merged person hands on to the person it was merged into. */
+const REDIRECTED_AFTER_MERGE = new Set<QuotaCommand['kind']>(['reserve', 'check', 'track', 'upsertSubscription', 'grantCredits', 'transferIn']);
+
 function decideCommand(decider: Decider, command: QuotaCommand, expiredCount: number): Outcome<QuotaReply> {
+  const merge = decider.state.merge;
+  if (merge !== null && REDIRECTED_AFTER_MERGE.has(command.kind)) throw new MergedPersonError(command.personId, merge.targetPersonId);
   switch (command.kind) {
+    case 'mergeInto':
+      return decideMergeInto(decider, command);
+    case 'transferIn':
+      return decideTransferIn(decider, command);
     case 'check':
       return decideCheck(decider, command);
     case 'reserve':

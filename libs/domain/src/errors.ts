@@ -12,3 +12,14 @@ export class DomainError extends Error {
     this.name = 'DomainError';
   }
 }
+
+/** A request for a person that was merged into another; the caller sends it for `targetPersonId`. */
+export class MergedPersonError extends DomainError {
+  constructor(
+    readonly personId: string,
+    readonly targetPersonId: string,
+  ) {
+    super('failed_precondition', 'personId', `person "${personId}" was merged into "${targetPersonId}"; send requests for "${targetPersonId}"`);
+    this.name = 'MergedPersonError';
+  }
+}

@@ -1,4 +1,4 @@
-import type { LedgerEvent, WindowRef } from '@vevee/contracts';
+import type { LedgerEvent, UsageTransfer, WindowRef } from '@vevee/contracts';
 
 import { APPLIED_EXTERNAL_IDS_KEPT, IDEMPOTENCY_RETENTION_MS, counterKey, roundAmount, type Counter, type Hold, type PersonState } from './state';
 
@@ -36,6 +36,12 @@ function addToWindows(state: PersonState, meter: string, windows: WindowRef[], a
     counter.used = roundAmount(counter.used + (used ?? 0));
     counter.reserved = roundAmount(counter.reserved + (reserved ?? 0));
   }
+}
+
+/** Adds (sign 1) or removes (sign -1) a transfer's usage in its window, which counts as given. */
+function moveUsage(state: PersonState, transfer: UsageTransfer, sign: 1 | -1, at: number): void {
+  const counter = counterFor(state, transfer.meter, transfer.window, at);
+  if (counter !== undefined) counter.used = roundAmount(counter.used + sign * transfer.used);
 }
 
 function closeHold(state: PersonState, hold: Hold, status: 'committed' | 'released' | 'expired', at: number, event?: LedgerEvent): void {
@@ -195,6 +201,21 @@ export function applyEvent(state: PersonState, event: LedgerEvent): void {
       if (parent !== undefined && event.origin === 'renewal') parent.renewedFor = event.effectiveAt;
       // A rollover moves the unused balance out of the period's grant.
       if (parent !== undefined && event.origin === 'rollover') parent.remaining = roundAmount(parent.remaining - event.amount);
+      return;
+    }
+    case 'UsageTransferredOut': {
+      for (const transfer of event.transfers) moveUsage(state, transfer, -1, event.at);
+      if (event.reservationId === undefined) {
+        state.merge = { targetPersonId: event.targetPersonId, transfer: event };
+      } else {
+        const closed = state.closed.get(event.reservationId);
+        if (closed !== undefined) closed.transfer = event;
+      }
+      return;
+    }
+    case 'UsageTransferredIn': {
+      for (const transfer of event.transfers) moveUsage(state, transfer, 1, event.at);
+      state.transfersIn.add(event.transferId);
       return;
     }
     case 'CreditsBurned':

@@ -13,6 +13,8 @@ export interface PersonSnapshot {
   subscription?: SubscriptionState;
   grants?: CreditGrant[];
   grantKeys?: [string, string][];
+  merge?: PersonState['merge'];
+  transfersIn?: string[];
 }
 
 export function snapshotPerson(state: PersonState): PersonSnapshot {
@@ -25,6 +27,8 @@ export function snapshotPerson(state: PersonState): PersonSnapshot {
     subscription: structuredClone(state.subscription),
     grants: [...state.grants.values()].map((grant) => ({ ...grant })),
     grantKeys: [...state.grantKeys],
+    merge: state.merge,
+    transfersIn: [...state.transfersIn],
   };
 }
 
@@ -38,5 +42,7 @@ export function restorePerson(snapshot: PersonSnapshot): PersonState {
     subscription: structuredClone(snapshot.subscription ?? { current: null, scheduled: null, occurredAt: 0, appliedExternalIds: [] }),
     grants: new Map((snapshot.grants ?? []).map((grant) => [grant.grantId, { ...grant }])),
     grantKeys: new Map(snapshot.grantKeys ?? []),
+    merge: snapshot.merge ?? null,
+    transfersIn: new Set(snapshot.transfersIn ?? []),
   };
 }

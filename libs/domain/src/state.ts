@@ -1,4 +1,4 @@
-import type { CreditRecurrence, CreditsGrantedEvent, LedgerEvent, OveragePolicy, SubscriptionTerms, WindowRef } from '@vevee/contracts';
+import type { CreditRecurrence, CreditsGrantedEvent, LedgerEvent, OveragePolicy, SubscriptionTerms, UsageTransferredOutEvent, WindowRef } from '@vevee/contracts';
 
 /**
  * How long idempotency keys and closed reservations stay in a person's state,
@@ -59,6 +59,8 @@ export interface ClosedReservation {
   closedAt: number;
   /** The commit or release event, replayed to a repeated request. */
   event: LedgerEvent | undefined;
+  /** For a commit by a merged person: the transfer of its usage to the known person. */
+  transfer?: UsageTransferredOutEvent;
 }
 
 /**
@@ -76,6 +78,10 @@ export interface PersonState {
   grants: Map<string, CreditGrant>;
   /** Grant creation keys, which never expire, so a grant is created once per key. */
   grantKeys: Map<string, string>;
+  /** The known person this (anonymous) person was merged into, with the merge's transfer. */
+  merge: { targetPersonId: string; transfer: UsageTransferredOutEvent } | null;
+  /** Transfers already added to this person, so each applies once. */
+  transfersIn: Set<string>;
 }
 
 /** How many applied external ids a person keeps for deduplication of webhooks. */
@@ -91,6 +97,8 @@ export function emptyPersonState(): PersonState {
     subscription: { current: null, scheduled: null, occurredAt: 0, appliedExternalIds: [] },
     grants: new Map(),
     grantKeys: new Map(),
+    merge: null,
+    transfersIn: new Set(),
   };
 }
 

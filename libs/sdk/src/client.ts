@@ -108,6 +108,21 @@ export interface GrantCreditsInput {
   reason?: string;
 }
 
+export interface IdentifyInput {
+  personId: string;
+  /** Properties to set, replacing earlier values. */
+  set?: Record<string, unknown>;
+  /** Properties to set only where the person has no value yet. */
+  setOnce?: Record<string, unknown>;
+  idempotencyKey?: string;
+}
+
+export interface AliasResult {
+  transferId: string;
+  /** The usage in open windows that moved to the known person. */
+  transfers: Array<{ meter: string; period: string; windowStart: Date; windowEnd: Date; used: number }>;
+}
+
 export interface GrantCreditsResult {
   grantId: string;
   /** The person's spendable credit for the meter after the grant. */
@@ -259,6 +274,35 @@ export class Vevee {
     const terms = (value: { planId: string; status: string; startsAt?: Timestamp } | undefined) =>
       value === undefined ? undefined : { planId: value.planId, status: value.status, startsAt: dateOf(value.startsAt) ?? new Date(0) };
     return { applied: reply.applied, outcome: reply.outcome, current: terms(reply.current), scheduled: terms(reply.scheduled), scheduledAt: dateOf(reply.scheduledAt) };
+  }
+
+  /** Sets properties of a person, as a `$identify` event that analytics resolve. */
+  async identify(input: IdentifyInput): Promise<TrackResult> {
+    return this.track({
+      personId: input.personId,
+      eventType: '$identify',
+      metadata: { set: input.set ?? {}, setOnce: input.setOnce ?? {} },
+      ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+    });
+  }
+
+  /**
+   * Merges an anonymous visitor into the known person after sign-in: analytics
+   * attribute the anonymous id's events to the known person, and its usage in
+   * open windows counts toward the known person's limits. Safe to repeat.
+   */
+  async alias(input: { anonymousId: string; knownId: string }): Promise<AliasResult> {
+    const reply = await this.call((signal) => this.client.alias(input, { signal, timeoutMs: this.timeoutMs }));
+    return {
+      transferId: reply.transferId,
+      transfers: reply.transfers.map((transfer) => ({
+        meter: transfer.meter,
+        period: transfer.period,
+        windowStart: dateOf(transfer.windowStart) ?? new Date(0),
+        windowEnd: dateOf(transfer.windowEnd) ?? new Date(0),
+        used: transfer.used,
+      })),
+    };
   }
 
   /** Adds credit that pays for usage above the plan's allowance. The same idempotency key creates one grant. */

@@ -51,6 +51,8 @@ const REQUIRED: Record<LedgerEvent['type'], { strings: string[]; numbers: string
   CreditsGranted: { strings: ['grantId', 'meter'], numbers: ['amount', 'priority', 'effectiveAt'], windows: false },
   CreditsBurned: { strings: ['grantId', 'meter'], numbers: ['amount'], windows: false },
   CreditsExpired: { strings: ['grantId', 'meter'], numbers: ['amount'], windows: false },
+  UsageTransferredOut: { strings: ['transferId', 'targetPersonId'], numbers: [], windows: false },
+  UsageTransferredIn: { strings: ['transferId', 'sourcePersonId'], numbers: [], windows: false },
 };
 
 /**

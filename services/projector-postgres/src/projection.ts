@@ -63,7 +63,7 @@ export function reservationKey(workspaceId: string, reservationId: string): stri
 export function referencedReservations(events: LedgerEvent[]): Array<[string, string]> {
   const pairs = new Map<string, [string, string]>();
   for (const event of events) {
-    if ('reservationId' in event) {
+    if ('reservationId' in event && event.reservationId !== undefined) {
       pairs.set(reservationKey(event.workspaceId, event.reservationId), [event.workspaceId, event.reservationId]);
     }
   }

@@ -5,7 +5,11 @@ import type {
   CheckReply,
   GrantCreditsCommand as GrantInput,
   GrantReply,
+  MergeIntoCommand as MergeInput,
+  MergeReply,
   SubscriptionReply,
+  TransferInCommand as TransferInput,
+  TransferInReply,
   UpsertSubscriptionCommand as SubscriptionInput,
   CommitQuotaCommand as CommitInput,
   CommitReply,
@@ -62,6 +66,20 @@ export class UpsertSubscriptionCommand extends Command<SubscriptionReply> {
 /** Adds a credit grant to a person. */
 export class GrantCreditsCommand extends Command<GrantReply> {
   constructor(readonly input: GrantInput) {
+    super();
+  }
+}
+
+/** Merges an anonymous person into a known one. */
+export class MergePersonCommand extends Command<MergeReply> {
+  constructor(readonly input: MergeInput) {
+    super();
+  }
+}
+
+/** Adds a merged person's usage to the person it was merged into. */
+export class TransferUsageCommand extends Command<TransferInReply> {
+  constructor(readonly input: TransferInput) {
     super();
   }
 }

@@ -1,16 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 
-import type { CheckReply, CommitReply, GrantReply, QuotaReply, ReleaseReply, ReserveReply, SubscriptionReply, TrackReply } from '@vevee/domain';
+import type { CheckReply, CommitReply, GrantReply, MergeReply, QuotaReply, ReleaseReply, ReserveReply, SubscriptionReply, TrackReply, TransferInReply } from '@vevee/domain';
 
 import { QuotaDecider } from '../decider/quota-decider';
 import {
   CheckQuotaCommand,
   CommitQuotaCommand,
   GrantCreditsCommand,
+  MergePersonCommand,
   ReleaseQuotaCommand,
   ReserveQuotaCommand,
   TrackUsageCommand,
+  TransferUsageCommand,
   UpsertSubscriptionCommand,
 } from './quota.commands';
 
@@ -84,7 +86,27 @@ export class GrantCreditsHandler implements ICommandHandler<GrantCreditsCommand,
   }
 }
 
+@CommandHandler(MergePersonCommand)
+export class MergePersonHandler implements ICommandHandler<MergePersonCommand, MergeReply> {
+  constructor(@Inject(QuotaDecider) private readonly decider: QuotaDecider) {}
+
+  async execute(command: MergePersonCommand): Promise<MergeReply> {
+    return expectReply(await this.decider.submit(command.input), 'mergeInto');
+  }
+}
+
+@CommandHandler(TransferUsageCommand)
+export class TransferUsageHandler implements ICommandHandler<TransferUsageCommand, TransferInReply> {
+  constructor(@Inject(QuotaDecider) private readonly decider: QuotaDecider) {}
+
+  async execute(command: TransferUsageCommand): Promise<TransferInReply> {
+    return expectReply(await this.decider.submit(command.input), 'transferIn');
+  }
+}
+
 export const QUOTA_HANDLERS = [
+  MergePersonHandler,
+  TransferUsageHandler,
   ReserveQuotaHandler,
   CommitQuotaHandler,
   ReleaseQuotaHandler,

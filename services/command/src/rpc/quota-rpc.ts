@@ -2,19 +2,21 @@ import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf
 import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Inject, Injectable } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, type Command } from '@nestjs/cqrs';
 
-import { QuotaService, personIdOfReservation, type SubscriptionStatus, type SubscriptionTerms } from '@vevee/contracts';
-import { DEFAULT_RESERVATION_TTL_SECONDS } from '@vevee/domain';
+import { LIMIT_PERIODS, QuotaService, personIdOfReservation, type Period, type SubscriptionStatus, type SubscriptionTerms, type TransferredUsage, type UsageTransfer } from '@vevee/contracts';
+import { DEFAULT_RESERVATION_TTL_SECONDS, MergedPersonError, type TransferOut } from '@vevee/domain';
 import { LOGGER, type Logger, type RpcRoutes } from '@vevee/platform';
 
 import {
   CheckQuotaCommand,
   CommitQuotaCommand,
   GrantCreditsCommand,
+  MergePersonCommand,
   ReleaseQuotaCommand,
   ReserveQuotaCommand,
   TrackUsageCommand,
+  TransferUsageCommand,
   UpsertSubscriptionCommand,
 } from '../commands/quota.commands';
 import { QuotaDecider } from '../decider/quota-decider';
@@ -24,12 +26,14 @@ import { FORWARDED_HEADER, Forwarder } from './forwarder';
 import { WORKSPACE_ID, authInterceptor } from './auth';
 import { toConnectError } from './error-mapping';
 import {
+  AliasRequestBody,
   CheckRequestBody,
   CommitRequestBody,
   GrantCreditsRequestBody,
   ReleaseRequestBody,
   ReserveRequestBody,
   TrackRequestBody,
+  TransferUsageRequestBody,
   UpsertSubscriptionRequestBody,
   validateRequest,
 } from './requests';
@@ -41,6 +45,42 @@ function instantOf(timestamp: Timestamp | undefined): number | undefined {
 
 function subscriptionOf(terms: SubscriptionTerms | null | undefined) {
   return terms === null || terms === undefined ? undefined : { planId: terms.planId, status: terms.status, startsAt: timestampFromMs(terms.startsAt) };
+}
+
+/** How many merges a request follows from the person it names: a merged person's target may itself be merged. */
+const MAX_MERGE_HOPS = 3;
+
+function toWire(transfer: UsageTransfer): TransferredUsage {
+  return {
+    $typeName: 'vevee.v1.TransferredUsage',
+    meter: transfer.meter,
+    period: transfer.window.period,
+    windowStart: timestampFromMs(transfer.window.start),
+    windowEnd: timestampFromMs(transfer.window.end),
+    used: transfer.used,
+  };
+}
+
+/** Checks and converts the transfers of a TransferUsage request, naming the first invalid one. */
+function fromWire(transfers: TransferredUsage[]): UsageTransfer[] {
+  return transfers.map((transfer, index) => {
+    const start = instantOf(transfer.windowStart);
+    const end = instantOf(transfer.windowEnd);
+    const valid =
+      /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(transfer.meter) &&
+      LIMIT_PERIODS.includes(transfer.period as Period) &&
+      start !== undefined &&
+      end !== undefined &&
+      start < end &&
+      Number.isFinite(transfer.used);
+    if (!valid) {
+      throw new ConnectError(
+        `invalid TransferUsageRequest: transfers[${index}] needs a meter name, a period (${LIMIT_PERIODS.join(', ')}), windowStart before windowEnd and a finite used`,
+        Code.InvalidArgument,
+      );
+    }
+    return { meter: transfer.meter, window: { period: transfer.period as Period, start: start!, end: end! }, used: transfer.used };
+  });
 }
 
 function personOfReservation(reservationId: string): string {
@@ -82,11 +122,11 @@ export class QuotaRpc {
           const body = validateRequest(new ReserveRequestBody(), { ...request }, 'ReserveRequest');
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.reserve(request, options));
-          const reply = await this.commandBus.execute(
+          const reply = await this.followMerges(context, body.personId, (personId) =>
             new ReserveQuotaCommand({
               kind: 'reserve',
               workspaceId: workspaceOf(context),
-              personId: body.personId,
+              personId,
               meter: body.meter,
               quantity: body.quantity,
               idempotencyKey: body.idempotencyKey,
@@ -112,8 +152,8 @@ export class QuotaRpc {
           const body = validateRequest(new CheckRequestBody(), { ...request }, 'CheckRequest');
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.check(request, options));
-          const reply = await this.commandBus.execute(
-            new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId: body.personId, meter: body.meter, quantity: body.quantity }),
+          const reply = await this.followMerges(context, body.personId, (personId) =>
+            new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId, meter: body.meter, quantity: body.quantity }),
           );
           return {
             allowed: reply.allowed,
@@ -133,11 +173,11 @@ export class QuotaRpc {
           const body = validateRequest(new UpsertSubscriptionRequestBody(), fields, 'UpsertSubscriptionRequest');
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.upsertSubscription(request, options));
-          const reply = await this.commandBus.execute(
+          const reply = await this.followMerges(context, body.personId, (personId) =>
             new UpsertSubscriptionCommand({
               kind: 'upsertSubscription',
               workspaceId: workspaceOf(context),
-              personId: body.personId,
+              personId,
               planId: body.planId,
               status: body.status as SubscriptionStatus,
               startsAt: body.startsAt,
@@ -171,11 +211,11 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.grantCredits(request, options));
           const period = body.recurrencePeriod as 'day' | 'week' | 'month' | undefined;
-          const reply = await this.commandBus.execute(
+          const reply = await this.followMerges(context, body.personId, (personId) =>
             new GrantCreditsCommand({
               kind: 'grantCredits',
               workspaceId: workspaceOf(context),
-              personId: body.personId,
+              personId,
               idempotencyKey: body.idempotencyKey,
               meter: body.meter,
               amount: body.amount,
@@ -196,6 +236,41 @@ export class QuotaRpc {
           return { grantId: reply.grantId, balance: reply.balance };
         }),
 
+      alias: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new AliasRequestBody(), { ...request }, 'AliasRequest');
+          if (body.anonymousId === body.knownId) {
+            throw new ConnectError('invalid AliasRequest: knownId must differ from anonymousId', Code.InvalidArgument);
+          }
+          const url = this.ownerElsewhere(context, body.anonymousId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.alias(request, options));
+          const reply = await this.commandBus.execute(
+            new MergePersonCommand({ kind: 'mergeInto', workspaceId: workspaceOf(context), personId: body.anonymousId, targetPersonId: body.knownId }),
+          );
+          // A failure here leaves the usage with the anonymous person; repeating Alias delivers it, once.
+          await this.deliverTransfer(context, body.anonymousId, reply.transfer);
+          return { transferId: reply.transfer.transferId, transfers: reply.transfer.transfers.map(toWire) };
+        }),
+
+      transferUsage: (request, context) =>
+        this.run(async () => {
+          const body = validateRequest(new TransferUsageRequestBody(), { ...request }, 'TransferUsageRequest');
+          const transfers = fromWire(request.transfers);
+          const url = this.ownerElsewhere(context, body.targetPersonId);
+          if (url !== undefined) return this.forward(url, context, (client, options) => client.transferUsage(request, options));
+          const reply = await this.commandBus.execute(
+            new TransferUsageCommand({
+              kind: 'transferIn',
+              workspaceId: workspaceOf(context),
+              personId: body.targetPersonId,
+              transferId: body.transferId,
+              sourcePersonId: body.sourcePersonId,
+              transfers,
+            }),
+          );
+          return { applied: reply.applied };
+        }),
+
       commit: (request, context) =>
         this.run(async () => {
           const body = validateRequest(new CommitRequestBody(), { ...request }, 'CommitRequest');
@@ -214,7 +289,9 @@ export class QuotaRpc {
               idempotencyKey: body.idempotencyKey ?? `commit:${body.reservationId}`,
             }),
           );
-          return { ...reply };
+          if (reply.transfer !== undefined) await this.deliverTransfer(context, personOfReservation(body.reservationId), reply.transfer);
+          const { transfer: _transfer, ...fields } = reply;
+          return fields;
         }),
 
       release: (request, context) =>
@@ -239,11 +316,11 @@ export class QuotaRpc {
           const body = validateRequest(new TrackRequestBody(), { ...request }, 'TrackRequest');
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.track(request, options));
-          const reply = await this.commandBus.execute(
+          const reply = await this.followMerges(context, body.personId, (personId) =>
             new TrackUsageCommand({
               kind: 'track',
               workspaceId: workspaceOf(context),
-              personId: body.personId,
+              personId,
               eventType: body.eventType,
               meter: body.meter ?? '',
               quantity: body.quantity,
@@ -256,6 +333,51 @@ export class QuotaRpc {
           return { eventId: reply.eventId };
         }),
     });
+  }
+
+  /**
+   * Runs a person's command, and runs it again for the known person when the
+   * person named was merged into one, as long as that person is decided here.
+   * Elsewhere the error reaches the caller, and its message names the person to use.
+   */
+  private async followMerges<R>(context: HandlerContext, personId: string, command: (personId: string) => Command<R>): Promise<R> {
+    let current = personId;
+    for (let hop = 0; ; hop += 1) {
+      try {
+        return await this.commandBus.execute(command(current));
+      } catch (error) {
+        if (!(error instanceof MergedPersonError) || hop >= MAX_MERGE_HOPS) throw error;
+        if (this.decider.locate(workspaceOf(context), error.targetPersonId).kind !== 'local') throw error;
+        current = error.targetPersonId;
+      }
+    }
+  }
+
+  /** Hands a merged person's usage to the person it was merged into, here or on its owner. */
+  private async deliverTransfer(context: HandlerContext, sourcePersonId: string, transfer: TransferOut): Promise<void> {
+    if (transfer.transfers.length === 0) return;
+    const workspaceId = workspaceOf(context);
+    const route = this.decider.locate(workspaceId, transfer.targetPersonId);
+    if (route.kind === 'local') {
+      await this.commandBus.execute(
+        new TransferUsageCommand({
+          kind: 'transferIn',
+          workspaceId,
+          personId: transfer.targetPersonId,
+          transferId: transfer.transferId,
+          sourcePersonId,
+          transfers: transfer.transfers,
+        }),
+      );
+      return;
+    }
+    if (route.kind === 'unknown') throw unavailable('the known person\'s ledger partition is changing owner; repeat the request, which is safe');
+    await this.forward(route.url, context, (client, options) =>
+      client.transferUsage(
+        { transferId: transfer.transferId, sourcePersonId, targetPersonId: transfer.targetPersonId, transfers: transfer.transfers.map(toWire) },
+        options,
+      ),
+    );
   }
 
   /**

@@ -8,7 +8,8 @@ import { SUBSCRIPTION_STATUSES } from '@vevee/contracts';
 /** Identifiers a person may be known by: printable, no control characters. */
 const PERSON_ID = /^[^\p{Cc}]+$/u;
 const METER = /^[A-Za-z][A-Za-z0-9_.-]*$/;
-const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
+/** App event types, and `$identify`, the reserved type that sets a person's properties. */
+const EVENT_TYPE = /^(\$identify|[A-Za-z][A-Za-z0-9_.:-]*)$/;
 const CURRENCY = /^[A-Z]{3}$/;
 const FINITE = { allowNaN: false, allowInfinity: false };
 /** The largest quantity or cost accepted: sums of such values stay exact in a double. */
@@ -108,7 +109,7 @@ export class TrackRequestBody {
   @IsPersonId('event')
   personId = '';
 
-  @Matches(EVENT_TYPE, { message: 'eventType must start with a letter and contain only letters, digits, ".", ":", "_" and "-"' })
+  @Matches(EVENT_TYPE, { message: 'eventType must be "$identify", or start with a letter and contain only letters, digits, ".", ":", "_" and "-"' })
   @MaxLength(128)
   @IsNotEmpty({ message: 'eventType is required, for example "chat.completion"' })
   eventType = '';
@@ -243,6 +244,38 @@ export class GrantCreditsRequestBody {
   @IsOptional()
   @MaxLength(512)
   reason: string | undefined = undefined;
+}
+
+export class AliasRequestBody {
+  @IsString()
+  @IsNotEmpty({ message: 'anonymousId is required: send the id the app used before the person signed in' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'anonymousId must not contain control characters' })
+  anonymousId = '';
+
+  @IsString()
+  @IsNotEmpty({ message: 'knownId is required: send the person\'s id after sign-in' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'knownId must not contain control characters' })
+  knownId = '';
+}
+
+export class TransferUsageRequestBody {
+  @IsNotEmpty({ message: 'transferId is required: send the transfer id that Alias or Commit produced' })
+  @MaxLength(256)
+  transferId = '';
+
+  @IsString()
+  @IsNotEmpty({ message: 'sourcePersonId is required: send the merged person the usage comes from' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'sourcePersonId must not contain control characters' })
+  sourcePersonId = '';
+
+  @IsString()
+  @IsNotEmpty({ message: 'targetPersonId is required: send the person the usage moves to' })
+  @MaxLength(256)
+  @Matches(PERSON_ID, { message: 'targetPersonId must not contain control characters' })
+  targetPersonId = '';
 }
 
 /** Header that carries the names of the invalid fields, comma-separated, on an invalid_argument error. */

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file vevee/v1/quota.proto.
  */
 export const file_vevee_v1_quota: GenFile = /*@__PURE__*/
-  fileDesc("ChR2ZXZlZS92MS9xdW90YS5wcm90bxIIdmV2ZWUudjEihwEKDlJlc2VydmVSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRINCgVtZXRlchgCIAEoCRIQCghxdWFudGl0eRgDIAEoARIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSGAoLdHRsX3NlY29uZHMYBSABKA1IAIgBAUIOCgxfdHRsX3NlY29uZHMiiwIKD1Jlc2VydmVSZXNwb25zZRIPCgdhbGxvd2VkGAEgASgIEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhEKCXJlbWFpbmluZxgDIAEoARINCgVsaW1pdBgEIAEoARItCglyZXNldHNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgHIAEoCRIOCgZwZXJpb2QYCCABKAkSFwoPY3JlZGl0X3F1YW50aXR5GAkgASgBEhUKDXNvZnRfZXhjZWVkZWQYCiADKAkirwEKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSFQoIcXVhbnRpdHkYAiABKAFIAIgBARIMCgRjb3N0GAMgASgBEhAKCGN1cnJlbmN5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAlCCwoJX3F1YW50aXR5IooBCg5Db21taXRSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghxdWFudGl0eRgCIAEoARIPCgdvdmVyYWdlGAMgASgBEhQKDGFmdGVyX2V4cGlyeRgEIAEoCBIXCg9jcmVkaXRfcXVhbnRpdHkYBSABKAESDgoGY2FwcGVkGAYgASgIIkEKDlJlbGVhc2VSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI7Cg9SZWxlYXNlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEAoIcmVsZWFzZWQYAiABKAEiugEKDFRyYWNrUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVtZXRlchgDIAEoCRIQCghxdWFudGl0eRgEIAEoARIMCgRjb3N0GAUgASgBEhAKCGN1cnJlbmN5GAYgASgJEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkiIQoNVHJhY2tSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCSJCCgxDaGVja1JlcXVlc3QSEQoJcGVyc29uX2lkGAEgASgJEg0KBW1ldGVyGAIgASgJEhAKCHF1YW50aXR5GAMgASgBIsEBCg1DaGVja1Jlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSEQoJcmVtYWluaW5nGAIgASgBEg0KBWxpbWl0GAMgASgBEi0KCXJlc2V0c19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEg4KBnBlcmlvZBgGIAEoCRIXCg9jcmVkaXRfcXVhbnRpdHkYByABKAESFQoNc29mdF9leGNlZWRlZBgIIAMoCSJeCgxTdWJzY3JpcHRpb24SDwoHcGxhbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSLQoJc3RhcnRzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL3AQoZVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSLQoJc3RhcnRzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzb3VyY2UYBSABKAkSEwoLZXh0ZXJuYWxfaWQYBiABKAkSLwoLb2NjdXJyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWVmZmVjdGl2ZRgIIAEoCRIOCgZyZWFzb24YCSABKAkixAEKGlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHb3V0Y29tZRgCIAEoCRInCgdjdXJyZW50GAMgASgLMhYudmV2ZWUudjEuU3Vic2NyaXB0aW9uEikKCXNjaGVkdWxlZBgEIAEoCzIWLnZldmVlLnYxLlN1YnNjcmlwdGlvbhIwCgxzY2hlZHVsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIocBCg9HcmFudFJlY3VycmVuY2USDgoGcGVyaW9kGAEgASgJEhQKDHJvbGxvdmVyX2NhcBgCIAEoARIrCh5yb2xsb3Zlcl9leHBpcmVzX2FmdGVyX3NlY29uZHMYAyABKARIAIgBAUIhCh9fcm9sbG92ZXJfZXhwaXJlc19hZnRlcl9zZWNvbmRzIpMCChNHcmFudENyZWRpdHNSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSDQoFbWV0ZXIYAyABKAkSDgoGYW1vdW50GAQgASgBEhAKCHByaW9yaXR5GAUgASgFEjAKDGVmZmVjdGl2ZV9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKcmVjdXJyZW5jZRgIIAEoCzIZLnZldmVlLnYxLkdyYW50UmVjdXJyZW5jZRIOCgZyZWFzb24YCSABKAkiOQoUR3JhbnRDcmVkaXRzUmVzcG9uc2USEAoIZ3JhbnRfaWQYASABKAkSDwoHYmFsYW5jZRgCIAEoATLvAwoMUXVvdGFTZXJ2aWNlEj4KB1Jlc2VydmUSGC52ZXZlZS52MS5SZXNlcnZlUmVxdWVzdBoZLnZldmVlLnYxLlJlc2VydmVSZXNwb25zZRI7CgZDb21taXQSFy52ZXZlZS52MS5Db21taXRSZXF1ZXN0GhgudmV2ZWUudjEuQ29tbWl0UmVzcG9uc2USPgoHUmVsZWFzZRIYLnZldmVlLnYxLlJlbGVhc2VSZXF1ZXN0GhkudmV2ZWUudjEuUmVsZWFzZVJlc3BvbnNlEjgKBVRyYWNrEhYudmV2ZWUudjEuVHJhY2tSZXF1ZXN0GhcudmV2ZWUudjEuVHJhY2tSZXNwb25zZRI4CgVDaGVjaxIWLnZldmVlLnYxLkNoZWNrUmVxdWVzdBoXLnZldmVlLnYxLkNoZWNrUmVzcG9uc2USXwoSVXBzZXJ0U3Vic2NyaXB0aW9uEiMudmV2ZWUudjEuVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBokLnZldmVlLnYxLlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEk0KDEdyYW50Q3JlZGl0cxIdLnZldmVlLnYxLkdyYW50Q3JlZGl0c1JlcXVlc3QaHi52ZXZlZS52MS5HcmFudENyZWRpdHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChR2ZXZlZS92MS9xdW90YS5wcm90bxIIdmV2ZWUudjEihwEKDlJlc2VydmVSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRINCgVtZXRlchgCIAEoCRIQCghxdWFudGl0eRgDIAEoARIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSGAoLdHRsX3NlY29uZHMYBSABKA1IAIgBAUIOCgxfdHRsX3NlY29uZHMiiwIKD1Jlc2VydmVSZXNwb25zZRIPCgdhbGxvd2VkGAEgASgIEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhEKCXJlbWFpbmluZxgDIAEoARINCgVsaW1pdBgEIAEoARItCglyZXNldHNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgHIAEoCRIOCgZwZXJpb2QYCCABKAkSFwoPY3JlZGl0X3F1YW50aXR5GAkgASgBEhUKDXNvZnRfZXhjZWVkZWQYCiADKAkirwEKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSFQoIcXVhbnRpdHkYAiABKAFIAIgBARIMCgRjb3N0GAMgASgBEhAKCGN1cnJlbmN5GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAlCCwoJX3F1YW50aXR5IooBCg5Db21taXRSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghxdWFudGl0eRgCIAEoARIPCgdvdmVyYWdlGAMgASgBEhQKDGFmdGVyX2V4cGlyeRgEIAEoCBIXCg9jcmVkaXRfcXVhbnRpdHkYBSABKAESDgoGY2FwcGVkGAYgASgIIkEKDlJlbGVhc2VSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSI7Cg9SZWxlYXNlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEAoIcmVsZWFzZWQYAiABKAEiugEKDFRyYWNrUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVtZXRlchgDIAEoCRIQCghxdWFudGl0eRgEIAEoARIMCgRjb3N0GAUgASgBEhAKCGN1cnJlbmN5GAYgASgJEikKCG1ldGFkYXRhGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkiIQoNVHJhY2tSZXNwb25zZRIQCghldmVudF9pZBgBIAEoCSJCCgxDaGVja1JlcXVlc3QSEQoJcGVyc29uX2lkGAEgASgJEg0KBW1ldGVyGAIgASgJEhAKCHF1YW50aXR5GAMgASgBIsEBCg1DaGVja1Jlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSEQoJcmVtYWluaW5nGAIgASgBEg0KBWxpbWl0GAMgASgBEi0KCXJlc2V0c19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEg4KBnBlcmlvZBgGIAEoCRIXCg9jcmVkaXRfcXVhbnRpdHkYByABKAESFQoNc29mdF9leGNlZWRlZBgIIAMoCSJeCgxTdWJzY3JpcHRpb24SDwoHcGxhbl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSLQoJc3RhcnRzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL3AQoZVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkSDwoHcGxhbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSLQoJc3RhcnRzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzb3VyY2UYBSABKAkSEwoLZXh0ZXJuYWxfaWQYBiABKAkSLwoLb2NjdXJyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWVmZmVjdGl2ZRgIIAEoCRIOCgZyZWFzb24YCSABKAkixAEKGlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEg8KB2FwcGxpZWQYASABKAgSDwoHb3V0Y29tZRgCIAEoCRInCgdjdXJyZW50GAMgASgLMhYudmV2ZWUudjEuU3Vic2NyaXB0aW9uEikKCXNjaGVkdWxlZBgEIAEoCzIWLnZldmVlLnYxLlN1YnNjcmlwdGlvbhIwCgxzY2hlZHVsZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIocBCg9HcmFudFJlY3VycmVuY2USDgoGcGVyaW9kGAEgASgJEhQKDHJvbGxvdmVyX2NhcBgCIAEoARIrCh5yb2xsb3Zlcl9leHBpcmVzX2FmdGVyX3NlY29uZHMYAyABKARIAIgBAUIhCh9fcm9sbG92ZXJfZXhwaXJlc19hZnRlcl9zZWNvbmRzIpMCChNHcmFudENyZWRpdHNSZXF1ZXN0EhEKCXBlcnNvbl9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSDQoFbWV0ZXIYAyABKAkSDgoGYW1vdW50GAQgASgBEhAKCHByaW9yaXR5GAUgASgFEjAKDGVmZmVjdGl2ZV9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKcmVjdXJyZW5jZRgIIAEoCzIZLnZldmVlLnYxLkdyYW50UmVjdXJyZW5jZRIOCgZyZWFzb24YCSABKAkiOQoUR3JhbnRDcmVkaXRzUmVzcG9uc2USEAoIZ3JhbnRfaWQYASABKAkSDwoHYmFsYW5jZRgCIAEoASKhAQoQVHJhbnNmZXJyZWRVc2FnZRINCgVtZXRlchgBIAEoCRIOCgZwZXJpb2QYAiABKAkSMAoMd2luZG93X3N0YXJ0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp3aW5kb3dfZW5kGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR1c2VkGAUgASgBIjYKDEFsaWFzUmVxdWVzdBIUCgxhbm9ueW1vdXNfaWQYASABKAkSEAoIa25vd25faWQYAiABKAkiUwoNQWxpYXNSZXNwb25zZRITCgt0cmFuc2Zlcl9pZBgBIAEoCRItCgl0cmFuc2ZlcnMYAiADKAsyGi52ZXZlZS52MS5UcmFuc2ZlcnJlZFVzYWdlIo4BChRUcmFuc2ZlclVzYWdlUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIYChBzb3VyY2VfcGVyc29uX2lkGAIgASgJEhgKEHRhcmdldF9wZXJzb25faWQYAyABKAkSLQoJdHJhbnNmZXJzGAQgAygLMhoudmV2ZWUudjEuVHJhbnNmZXJyZWRVc2FnZSIoChVUcmFuc2ZlclVzYWdlUmVzcG9uc2USDwoHYXBwbGllZBgBIAEoCDL7BAoMUXVvdGFTZXJ2aWNlEj4KB1Jlc2VydmUSGC52ZXZlZS52MS5SZXNlcnZlUmVxdWVzdBoZLnZldmVlLnYxLlJlc2VydmVSZXNwb25zZRI7CgZDb21taXQSFy52ZXZlZS52MS5Db21taXRSZXF1ZXN0GhgudmV2ZWUudjEuQ29tbWl0UmVzcG9uc2USPgoHUmVsZWFzZRIYLnZldmVlLnYxLlJlbGVhc2VSZXF1ZXN0GhkudmV2ZWUudjEuUmVsZWFzZVJlc3BvbnNlEjgKBVRyYWNrEhYudmV2ZWUudjEuVHJhY2tSZXF1ZXN0GhcudmV2ZWUudjEuVHJhY2tSZXNwb25zZRI4CgVDaGVjaxIWLnZldmVlLnYxLkNoZWNrUmVxdWVzdBoXLnZldmVlLnYxLkNoZWNrUmVzcG9uc2USXwoSVXBzZXJ0U3Vic2NyaXB0aW9uEiMudmV2ZWUudjEuVXBzZXJ0U3Vic2NyaXB0aW9uUmVxdWVzdBokLnZldmVlLnYxLlVwc2VydFN1YnNjcmlwdGlvblJlc3BvbnNlEk0KDEdyYW50Q3JlZGl0cxIdLnZldmVlLnYxLkdyYW50Q3JlZGl0c1JlcXVlc3QaHi52ZXZlZS52MS5HcmFudENyZWRpdHNSZXNwb25zZRI4CgVBbGlhcxIWLnZldmVlLnYxLkFsaWFzUmVxdWVzdBoXLnZldmVlLnYxLkFsaWFzUmVzcG9uc2USUAoNVHJhbnNmZXJVc2FnZRIeLnZldmVlLnYxLlRyYW5zZmVyVXNhZ2VSZXF1ZXN0Gh8udmV2ZWUudjEuVHJhbnNmZXJVc2FnZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message vevee.v1.ReserveRequest
@@ -694,6 +694,146 @@ export const GrantCreditsResponseSchema: GenMessage<GrantCreditsResponse> = /*@_
   messageDesc(file_vevee_v1_quota, 15);
 
 /**
+ * Usage of one meter in one window, moved from a merged person.
+ *
+ * @generated from message vevee.v1.TransferredUsage
+ */
+export type TransferredUsage = Message<"vevee.v1.TransferredUsage"> & {
+  /**
+   * @generated from field: string meter = 1;
+   */
+  meter: string;
+
+  /**
+   * @generated from field: string period = 2;
+   */
+  period: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_start = 3;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end = 4;
+   */
+  windowEnd?: Timestamp | undefined;
+
+  /**
+   * @generated from field: double used = 5;
+   */
+  used: number;
+};
+
+/**
+ * Describes the message vevee.v1.TransferredUsage.
+ * Use `create(TransferredUsageSchema)` to create a new message.
+ */
+export const TransferredUsageSchema: GenMessage<TransferredUsage> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 16);
+
+/**
+ * @generated from message vevee.v1.AliasRequest
+ */
+export type AliasRequest = Message<"vevee.v1.AliasRequest"> & {
+  /**
+   * The id the app used before the person signed in.
+   *
+   * @generated from field: string anonymous_id = 1;
+   */
+  anonymousId: string;
+
+  /**
+   * The person's known id.
+   *
+   * @generated from field: string known_id = 2;
+   */
+  knownId: string;
+};
+
+/**
+ * Describes the message vevee.v1.AliasRequest.
+ * Use `create(AliasRequestSchema)` to create a new message.
+ */
+export const AliasRequestSchema: GenMessage<AliasRequest> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 17);
+
+/**
+ * @generated from message vevee.v1.AliasResponse
+ */
+export type AliasResponse = Message<"vevee.v1.AliasResponse"> & {
+  /**
+   * @generated from field: string transfer_id = 1;
+   */
+  transferId: string;
+
+  /**
+   * The usage that moved to the known person.
+   *
+   * @generated from field: repeated vevee.v1.TransferredUsage transfers = 2;
+   */
+  transfers: TransferredUsage[];
+};
+
+/**
+ * Describes the message vevee.v1.AliasResponse.
+ * Use `create(AliasResponseSchema)` to create a new message.
+ */
+export const AliasResponseSchema: GenMessage<AliasResponse> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 18);
+
+/**
+ * @generated from message vevee.v1.TransferUsageRequest
+ */
+export type TransferUsageRequest = Message<"vevee.v1.TransferUsageRequest"> & {
+  /**
+   * @generated from field: string transfer_id = 1;
+   */
+  transferId: string;
+
+  /**
+   * @generated from field: string source_person_id = 2;
+   */
+  sourcePersonId: string;
+
+  /**
+   * @generated from field: string target_person_id = 3;
+   */
+  targetPersonId: string;
+
+  /**
+   * @generated from field: repeated vevee.v1.TransferredUsage transfers = 4;
+   */
+  transfers: TransferredUsage[];
+};
+
+/**
+ * Describes the message vevee.v1.TransferUsageRequest.
+ * Use `create(TransferUsageRequestSchema)` to create a new message.
+ */
+export const TransferUsageRequestSchema: GenMessage<TransferUsageRequest> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 19);
+
+/**
+ * @generated from message vevee.v1.TransferUsageResponse
+ */
+export type TransferUsageResponse = Message<"vevee.v1.TransferUsageResponse"> & {
+  /**
+   * False when the transfer was applied before.
+   *
+   * @generated from field: bool applied = 1;
+   */
+  applied: boolean;
+};
+
+/**
+ * Describes the message vevee.v1.TransferUsageResponse.
+ * Use `create(TransferUsageResponseSchema)` to create a new message.
+ */
+export const TransferUsageResponseSchema: GenMessage<TransferUsageResponse> = /*@__PURE__*/
+  messageDesc(file_vevee_v1_quota, 20);
+
+/**
  * The hot path. Every call is authenticated with an API key
  * (`Authorization: Bearer <key>`), which also selects the workspace.
  *
@@ -772,6 +912,29 @@ export const QuotaService: GenService<{
     methodKind: "unary";
     input: typeof GrantCreditsRequestSchema;
     output: typeof GrantCreditsResponseSchema;
+  },
+  /**
+   * Merges an anonymous person into a known one: analytics attribute the
+   * anonymous id's events to the known person, and its usage in open windows
+   * counts toward the known person's limits from then on. Repeating it is safe.
+   *
+   * @generated from rpc vevee.v1.QuotaService.Alias
+   */
+  alias: {
+    methodKind: "unary";
+    input: typeof AliasRequestSchema;
+    output: typeof AliasResponseSchema;
+  },
+  /**
+   * Adds a merged person's usage to the person it was merged into, once per
+   * transfer_id. Replicas call it on each other during Alias and Commit.
+   *
+   * @generated from rpc vevee.v1.QuotaService.TransferUsage
+   */
+  transferUsage: {
+    methodKind: "unary";
+    input: typeof TransferUsageRequestSchema;
+    output: typeof TransferUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vevee_v1_quota, 0);
