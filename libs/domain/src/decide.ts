@@ -203,6 +203,12 @@ function windowsOf(statuses: LimitStatus[]): WindowRef[] {
   return [...byKey.values()].map((window) => (window.credits === true ? window : { period: window.period, start: window.start, end: window.end }));
 }
 
+/** Compares two ids by code unit, the same in every locale. */
+function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
 /** Returns true when a grant pays for `meter`: granted for the meter itself, or for the currency that is its unit. */
 function grantPaysFor(grant: CreditGrant, meter: string, unit: string): boolean {
   return grant.meter === meter || (isCurrencyCode(unit) && grant.meter === unit);
@@ -228,7 +234,7 @@ export function spendableGrants(state: PersonState, catalog: WorkspaceCatalog, m
         a.priority - b.priority ||
         (a.expiresAt ?? Number.MAX_VALUE) - (b.expiresAt ?? Number.MAX_VALUE) ||
         a.grantedAt - b.grantedAt ||
-        (a.grantId < b.grantId ? -1 : a.grantId > b.grantId ? 1 : 0),
+        compareIds(a.grantId, b.grantId),
     );
 }
 
@@ -676,7 +682,8 @@ function decideSubscription({ state, context, envelope }: Decider, command: Upse
     throw new DomainError('invalid_argument', 'planId', `unknown plan "${command.planId}"; the workspace has: ${known}`);
   }
 
-  const from = subscription.scheduled?.terms ?? subscription.current;
+  // A change for the next period replaces a scheduled one, so it changes from those terms; any other changes the terms in force.
+  const from = command.effective === 'next_period' ? (subscription.scheduled?.terms ?? subscription.current) : subscription.current;
   const to: SubscriptionTerms = { planId: command.planId, status: command.status, startsAt: command.startsAt ?? from?.startsAt ?? context.now };
   const current = subscription.current;
   const effectiveAt =
@@ -772,7 +779,10 @@ function settleCredits(state: PersonState, context: DecisionContext, envelope: E
     for (const previous of [...state.grants.values()]) {
       if (previous.parentGrantId !== series.grantId || previous.origin !== 'renewal' || previous.remaining <= 0) continue;
       const boundary = previous.expiresAt ?? cycle.start;
-      const rolloverExpiresAt = recurrence.rolloverExpiresAfterMs === null ? cycle.end : boundary + recurrence.rolloverExpiresAfterMs;
+      // Carried-over credit lasts for the period after the boundary, which is not the current one
+      // when the person made no decision in that period.
+      const rolloverExpiresAt =
+        recurrence.rolloverExpiresAfterMs === null ? windowFor(recurrence.period, boundary, context.catalog.timeZone).end : boundary + recurrence.rolloverExpiresAfterMs;
       const rolled = rolloverExpiresAt > now ? Math.min(previous.remaining, recurrence.rolloverCap) : 0;
       if (rolled > 0) {
         const base = envelope();
