@@ -100,7 +100,7 @@ fi
 cat <<EOT
 
 Vevee is running. Press Ctrl-C to stop it.
-  RPC (Connect)  $url/vevee.v1.QuotaService/{Reserve,Commit,Release,Track}
+  RPC (Connect)  $url/vevee.v1.QuotaService/{Reserve,Commit,Release,Track,Check,UpsertSubscription,GrantCredits,Alias}
   GraphQL        $url/graphql
   Metrics        $url/metrics
   API key        $api_key  (workspace from $VEVEE_SEED_FILE)

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 
+import { hashedAliasMap, resolvedHash } from './analytics-queries';
 import { quoteDatabase } from './identifiers';
 
 // Every query reads `events` with FINAL, so copies of a redelivered event that
@@ -31,7 +32,7 @@ export interface UsageByType {
 export interface UsageSummary {
   events: number;
   cost: number;
-  /** Distinct persons with at least one event in the range. */
+  /** Distinct persons with at least one event in the range, after the alias map. */
   activePersons: number;
   /** One entry per ledger event type present in the range, sorted by type. */
   byType: UsageByType[];
@@ -72,9 +73,12 @@ export async function usageSummary(client: ClickHouseClient, database: string, r
     AND at >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC')
     AND at < fromUnixTimestamp64Milli({toMs:Int64}, 'UTC')`;
 
+  // Persons are counted after the alias map, so an anonymous id aliased to a
+  // known person counts as that person. They are counted by 64-bit hash.
   const totals = await queryRows<{ events: number | string; cost: number; active_persons: number | string }>(
     client,
-    `SELECT count() AS events, sum(cost) AS cost, uniqExact(person_id) AS active_persons
+    `WITH ${hashedAliasMap(db)}
+     SELECT count() AS events, sum(cost) AS cost, uniqExact(${resolvedHash('person_id')}) AS active_persons
      FROM ${db}.events FINAL
      WHERE ${range}`,
     params,

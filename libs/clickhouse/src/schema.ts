@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 
 import type { Logger } from '@vevee/platform';
 
+import { ANALYTICS_SCHEMA_STEPS } from './analytics-schema';
 import { quoteDatabase } from './identifiers';
 
 /** One numbered change of the analytics schema. Every statement must be idempotent. */
@@ -72,6 +73,8 @@ export const SCHEMA_STEPS: readonly SchemaStep[] = [
       ORDER BY (workspace_id, at, event_id)`,
     ],
   },
+  // Version 2: persons, aliases, rollups and views for analytics.
+  ...ANALYTICS_SCHEMA_STEPS,
 ];
 
 async function createMigrationsTable(client: ClickHouseClient, db: string): Promise<void> {

@@ -6,7 +6,7 @@ import { createTestEnvironment, type TestEnvironment, ledgerEvents } from '@veve
 
 const { committed, denied, expired, released, reserved, tracked } = ledgerEvents;
 
-import { countEvents, createClickHouse, ensureClickHouseSchema, insertEventRows, toEventRow, usageSummary } from '../src';
+import { SCHEMA_STEPS, countEvents, createClickHouse, ensureClickHouseSchema, insertEventRows, toEventRow, usageSummary } from '../src';
 
 const DAY_START = Date.UTC(2026, 2, 10);
 const DAY_END = Date.UTC(2026, 2, 11);
@@ -66,7 +66,7 @@ describe('clickhouse', () => {
   });
 
   it('schema › a second run applies nothing', async () => {
-    expect(await ensureClickHouseSchema(client, database)).toEqual([1]);
+    expect(await ensureClickHouseSchema(client, database)).toEqual(SCHEMA_STEPS.map((step) => step.version));
     expect(await ensureClickHouseSchema(client, database)).toEqual([]);
 
     const result = await client.query({

@@ -1,6 +1,19 @@
 /** The ledger: every state change of a person, keyed `workspaceId:personId`. */
 export const LEDGER_TOPIC = 'vevee.ledger.v1';
 
+/** Usage events that customers' pipelines produce, keyed `workspaceId:personId` (docs/ingest.md). */
+export const INGEST_TOPIC = 'vevee.ingest.v1';
+
+/** Ingest records that failed validation: the original key and bytes, with the reason in headers. */
+export const INGEST_DLQ_TOPIC = 'vevee.ingest.dlq.v1';
+
+/**
+ * Workspace catalogs (meters, plans, plan versions), keyed `workspaceId`, one
+ * record per change with the whole catalog and its `version`. Compacted, so
+ * it keeps at least the latest catalog of each workspace.
+ */
+export const CATALOG_TOPIC = 'vevee.catalog.v1';
+
 /** The partition count the local stack creates the ledger with. */
 export const DEFAULT_LEDGER_PARTITIONS = 12;
 

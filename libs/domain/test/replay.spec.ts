@@ -1,66 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { advanceTo, applyEvent, emptyPersonState, restorePerson, snapshotPerson, type QuotaCommand } from '../src';
-import { Person, catalogOf, check, commit, grant, limit, meter, reserve, subscribe, track, utc } from './plan-harness';
-
-const MAY_10 = utc('2026-05-10T00:00:00Z');
-
-const catalog = catalogOf({
-  defaultPlanId: 'free',
-  meters: [meter('tokens'), meter('llm_cost', 'USD')],
-  plans: {
-    free: [[limit('free-month', 'tokens', 100, 'month', { credits: true }), limit('free-llm', 'llm_cost', 1, 'month', { credits: true })]],
-    basic: [
-      [
-        limit('basic-billing', 'tokens', 1000, 'billing', { credits: true }),
-        limit('basic-minute', 'tokens', 400, 'minute', { window: 'anchored' }),
-        limit('basic-day-soft', 'tokens', 500, 'day', { enforcement: 'soft' }),
-        limit('basic-llm', 'llm_cost', 2, 'billing', { credits: true }),
-      ],
-    ],
-    pro: [[limit('pro-billing', 'tokens', 10_000, 'billing', { credits: true }), limit('pro-llm', 'llm_cost', 20, 'billing', { credits: true })]],
-  },
-});
-
-type Step = [at: string, command: QuotaCommand | ((person: Person) => QuotaCommand)];
-
-/** A month of a person's life: a subscription, grants of each kind, holds, commits and a scheduled change. */
-const before: Step[] = [
-  ['2026-05-10T00:00:00Z', subscribe({ planId: 'basic', externalId: 'e1', occurredAt: 1, startsAt: MAY_10 })],
-  ['2026-05-10T00:00:01Z', grant({ key: 'promo', meter: 'tokens', amount: 1000, priority: 0, expiresAt: utc('2026-06-20T00:00:00Z') })],
-  ['2026-05-10T00:00:02Z', grant({ key: 'monthly', meter: 'tokens', amount: 100, priority: 1, recurrence: { period: 'month', rolloverCap: 50, rolloverExpiresAfterMs: null } })],
-  ['2026-05-10T00:00:03Z', grant({ key: 'usd', meter: 'USD', amount: 10 })],
-  ['2026-05-12T00:00:00Z', track('tokens', 300, 't1')],
-  ['2026-05-12T00:05:00Z', track('tokens', 300, 't2')],
-  ['2026-05-13T00:00:00Z', track('tokens', 300, 't3')],
-  ['2026-05-13T00:01:00Z', reserve('tokens', 300, 'r1')],
-  ['2026-05-13T00:01:01Z', (person) => commit(lastReservation(person), 250)],
-  ['2026-05-13T00:02:00Z', track('llm_cost', 3.5, 'llm1')],
-  ['2026-05-14T00:00:00Z', reserve('tokens', 50, 'open', 7 * 86_400)],
-  ['2026-05-20T00:00:00Z', subscribe({ planId: 'pro', externalId: 'e2', occurredAt: 2, effective: 'next_period' })],
-];
-
-/** What follows: the plan switch, a renewal with a rollover, and the promo's expiry. */
-const after: Step[] = [
-  ['2026-05-20T00:00:01Z', check('tokens', 400)],
-  ['2026-05-20T00:00:02Z', reserve('tokens', 400, 'r2')],
-  ['2026-05-20T00:00:03Z', (person) => commit(lastReservation(person), 450)],
-  ['2026-06-02T00:00:00Z', track('tokens', 60, 't4')],
-  ['2026-06-10T00:00:00Z', reserve('tokens', 10_200, 'r3')],
-  ['2026-06-10T00:00:01Z', (person) => commit(lastReservation(person), 10_200)],
-  ['2026-06-21T00:00:00Z', check('tokens', 1)],
-  ['2026-07-01T00:00:00Z', track('llm_cost', 21, 'llm2')],
-];
-
-function lastReservation(person: Person): string {
-  const reserved = person.events.filter((event) => event.type === 'QuotaReserved').at(-1);
-  if (reserved?.type !== 'QuotaReserved') throw new Error('no reservation yet');
-  return reserved.reservationId;
-}
-
-function run(person: Person, [at, command]: Step) {
-  return person.decide(typeof command === 'function' ? command(person) : command, utc(at));
-}
+import { advanceTo, applyEvent, emptyPersonState, restorePerson, snapshotPerson } from '../src';
+import { Person, utc } from './plan-harness';
+import { monthAfter as after, monthBefore as before, replayCatalog as catalog, runStep as run, monthOfLife } from './scenarios';
 
 describe('snapshot round trip', () => {
   it('restored person decides the same', () => {
@@ -133,8 +75,7 @@ describe('replay', () => {
   });
 
   it('written-out balances after the month', () => {
-    const person = new Person(catalog);
-    for (const step of [...before, ...after]) run(person, step);
+    const { person } = monthOfLife();
     const series = person.state.grantKeys.get('monthly')!;
     const promo = person.state.grantKeys.get('promo')!;
     const usd = person.state.grantKeys.get('usd')!;

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { LIFETIME_END, type Period } from '@vevee/contracts';
 
 import { anchoredWindowFor, limitWindowFor, windowFor, type WindowKind } from '../src';
-import { Person, catalogOf, iso, limit, reserve, subscribe, utc } from './plan-harness';
+import { iso, utc } from './plan-harness';
+import { anchoredMinuteAndDay, anchoredResetTable, berlinDayReset, billingAnchoredOn31st, billingResetTable } from './scenarios';
 
 /**
  * Expected boundaries are written out by hand. Local midnights come from GNU
@@ -139,13 +140,7 @@ describe('anchored windows', () => {
 
 describe('window resets in decisions', () => {
   it('Berlin day resets at local midnight', () => {
-    const catalog = catalogOf({ timeZone: 'Europe/Berlin', plans: { free: [[limit('tokens-day', 'tokens', 10, 'day')]] } });
-    const person = new Person(catalog);
-
-    // 21:59 UTC on 29 March is 23:59 in Berlin (UTC+2), the last minute of a 23-hour day.
-    const full = person.reply('reserve', reserve('tokens', 10, 'a'), utc('2026-03-29T21:59:00Z'));
-    const denied = person.reply('reserve', reserve('tokens', 1, 'b'), utc('2026-03-29T21:59:59.999Z'));
-    const nextDay = person.reply('reserve', reserve('tokens', 1, 'c'), utc('2026-03-29T22:00:00Z'));
+    const { full, denied, nextDay } = berlinDayReset();
 
     expect(full).toMatchObject({ allowed: true, remaining: 0, period: 'day', resetsAt: utc('2026-03-29T22:00:00Z') });
     expect(denied).toMatchObject({ allowed: false, remaining: 0, resetsAt: utc('2026-03-29T22:00:00Z') });
@@ -153,47 +148,18 @@ describe('window resets in decisions', () => {
   });
 
   it('anchored minute and day', () => {
-    const catalog = catalogOf({
-      plans: {
-        free: [[limit('tokens-day', 'tokens', 1, 'day')]],
-        pro: [[limit('tokens-minute', 'tokens', 10, 'minute', { window: 'anchored' }), limit('tokens-day', 'tokens', 25, 'day', { window: 'anchored' })]],
-      },
-    });
-    const person = new Person(catalog);
-    const anchor = utc('2026-03-10T10:17:23.500Z');
-    person.reply('upsertSubscription', subscribe({ planId: 'pro', externalId: 'e1', occurredAt: 1, startsAt: anchor }), anchor);
+    const { replies } = anchoredMinuteAndDay();
 
-    const table: { at: string; quantity: number; allowed: boolean; remaining: number; period: string; resetsAt: string }[] = [
-      { at: '2026-03-10T10:18:00Z', quantity: 10, allowed: true, remaining: 0, period: 'minute', resetsAt: '2026-03-10T10:18:23.500Z' },
-      { at: '2026-03-10T10:18:23.499Z', quantity: 1, allowed: false, remaining: 0, period: 'minute', resetsAt: '2026-03-10T10:18:23.500Z' },
-      { at: '2026-03-10T10:18:23.500Z', quantity: 10, allowed: true, remaining: 0, period: 'minute', resetsAt: '2026-03-10T10:19:23.500Z' },
-      { at: '2026-03-10T10:19:23.500Z', quantity: 6, allowed: false, remaining: 5, period: 'day', resetsAt: '2026-03-11T10:17:23.500Z' },
-      { at: '2026-03-11T10:17:23.499Z', quantity: 5, allowed: true, remaining: 0, period: 'day', resetsAt: '2026-03-11T10:17:23.500Z' },
-      { at: '2026-03-11T10:17:23.500Z', quantity: 10, allowed: true, remaining: 0, period: 'minute', resetsAt: '2026-03-11T10:18:23.500Z' },
-    ];
-    table.forEach((row, index) => {
-      const reply = person.reply('reserve', reserve('tokens', row.quantity, `k${index}`, 86_400), utc(row.at));
-
-      expect(reply, row.at).toMatchObject({ allowed: row.allowed, remaining: row.remaining, period: row.period, resetsAt: utc(row.resetsAt) });
+    anchoredResetTable.forEach((row, index) => {
+      expect(replies[index], row.at).toMatchObject({ allowed: row.allowed, remaining: row.remaining, period: row.period, resetsAt: utc(row.resetsAt) });
     });
   });
 
   it('billing limit anchored on the 31st', () => {
-    const catalog = catalogOf({ plans: { free: [[limit('tokens-month', 'tokens', 5, 'month')]], pro: [[limit('tokens-billing', 'tokens', 100, 'billing')]] } });
-    const person = new Person(catalog);
-    person.reply('upsertSubscription', subscribe({ planId: 'pro', externalId: 'e1', occurredAt: 1, startsAt: utc('2026-01-31T00:00:00Z') }), utc('2026-01-31T00:00:00Z'));
+    const { replies } = billingAnchoredOn31st();
 
-    const table: { at: string; quantity: number; allowed: boolean; remaining: number; resetsAt: string }[] = [
-      { at: '2026-02-27T23:59:59Z', quantity: 100, allowed: true, remaining: 0, resetsAt: '2026-02-28T00:00:00Z' },
-      { at: '2026-02-27T23:59:59.999Z', quantity: 1, allowed: false, remaining: 0, resetsAt: '2026-02-28T00:00:00Z' },
-      { at: '2026-02-28T00:00:00Z', quantity: 60, allowed: true, remaining: 40, resetsAt: '2026-03-31T00:00:00Z' },
-      { at: '2026-03-30T23:59:59Z', quantity: 41, allowed: false, remaining: 40, resetsAt: '2026-03-31T00:00:00Z' },
-      { at: '2026-03-31T00:00:00Z', quantity: 41, allowed: true, remaining: 59, resetsAt: '2026-04-30T00:00:00Z' },
-    ];
-    table.forEach((row, index) => {
-      const reply = person.reply('reserve', reserve('tokens', row.quantity, `k${index}`, 90 * 86_400), utc(row.at));
-
-      expect(reply, row.at).toMatchObject({ allowed: row.allowed, remaining: row.remaining, period: 'billing', resetsAt: utc(row.resetsAt) });
+    billingResetTable.forEach((row, index) => {
+      expect(replies[index], row.at).toMatchObject({ allowed: row.allowed, remaining: row.remaining, period: 'billing', resetsAt: utc(row.resetsAt) });
     });
   });
 });

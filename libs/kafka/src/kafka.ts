@@ -1,6 +1,6 @@
 import { Kafka, Partitioners, logLevel, type LogEntry, type PartitionMetadata } from 'kafkajs';
 
-import { LEDGER_TOPIC, namespacedTopic } from '@vevee/contracts';
+import { CATALOG_TOPIC, INGEST_DLQ_TOPIC, INGEST_TOPIC, LEDGER_TOPIC, namespacedTopic } from '@vevee/contracts';
 import type { Logger, VeveeConfig } from '@vevee/platform';
 
 const PINO_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -31,6 +31,18 @@ export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: L
 
 export function ledgerTopic(config: Pick<VeveeConfig, 'namespace'>): string {
   return namespacedTopic(config.namespace, LEDGER_TOPIC);
+}
+
+export function ingestTopic(config: Pick<VeveeConfig, 'namespace'>): string {
+  return namespacedTopic(config.namespace, INGEST_TOPIC);
+}
+
+export function ingestDlqTopic(config: Pick<VeveeConfig, 'namespace'>): string {
+  return namespacedTopic(config.namespace, INGEST_DLQ_TOPIC);
+}
+
+export function catalogTopic(config: Pick<VeveeConfig, 'namespace'>): string {
+  return namespacedTopic(config.namespace, CATALOG_TOPIC);
 }
 
 /** Returns a consumer group id inside the configured namespace. */
@@ -65,6 +77,8 @@ export interface TopicSpec {
   topic: string;
   numPartitions: number;
   configEntries?: { name: string; value: string }[];
+  /** The environment variable that sets `numPartitions`, named in the error for an existing topic of another size. */
+  partitionsVariable?: string;
 }
 
 /**
@@ -92,10 +106,11 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<v
     if (present.length > 0) {
       const metadata = await admin.fetchTopicMetadata({ topics: present.map((spec) => spec.topic) });
       for (const topic of metadata.topics) {
-        const expected = present.find((spec) => spec.topic === topic.name)!.numPartitions;
+        const spec = present.find((each) => each.topic === topic.name)!;
+        const expected = spec.numPartitions;
         if (topic.partitions.length !== expected) {
           throw new Error(
-            `topic ${topic.name} has ${topic.partitions.length} partitions but ${expected} are configured; set LEDGER_PARTITIONS=${topic.partitions.length} or use a new namespace`,
+            `topic ${topic.name} has ${topic.partitions.length} partitions but ${expected} are configured; set ${spec.partitionsVariable ?? 'LEDGER_PARTITIONS'}=${topic.partitions.length} or use a new namespace`,
           );
         }
       }
@@ -113,6 +128,20 @@ export async function ensureLedgerTopic(kafka: Kafka, config: Pick<VeveeConfig, 
       numPartitions: config.ledgerPartitions,
       // The ledger is the source of truth: keep every event.
       configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'min.insync.replicas', value: '1' }],
+    },
+  ]);
+}
+
+/**
+ * Creates the compacted catalog topic when missing. One partition keeps every
+ * workspace's catalogs in one order and lets a reader reach its end with one fetch.
+ */
+export async function ensureCatalogTopic(kafka: Kafka, config: Pick<VeveeConfig, 'namespace'>): Promise<void> {
+  await ensureTopics(kafka, [
+    {
+      topic: catalogTopic(config),
+      numPartitions: 1,
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.insync.replicas', value: '1' }],
     },
   ]);
 }

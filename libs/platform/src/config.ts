@@ -28,6 +28,12 @@ export interface VeveeConfig {
   commandSessionTimeoutMs: number;
   /** How often the decider snapshots a partition that changed, in milliseconds. */
   snapshotIntervalMs: number;
+  /** Partitions of a newly created ingest topic. */
+  ingestPartitions: number;
+  /** How far an ingested event's timestamp may lie before its record's time, in milliseconds; older events go to the DLQ. */
+  ingestMaxAgeMs: number;
+  /** How far an ingested event's timestamp may lie after its record's time, in milliseconds; later events go to the DLQ. */
+  ingestMaxFutureMs: number;
 }
 
 /** Every invalid environment variable at once, each with the fix. */
@@ -131,6 +137,10 @@ export function loadConfig(env: Env = process.env): VeveeConfig {
     advertisedUrl: reader.url('COMMAND_ADVERTISED_URL', undefined, ['http:', 'https:']),
     commandSessionTimeoutMs: reader.integer('COMMAND_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000),
     snapshotIntervalMs: reader.integer('SNAPSHOT_INTERVAL_MS', 30_000, 100, 3_600_000),
+    ingestPartitions: reader.integer('INGEST_PARTITIONS', 12, 1, 10_000),
+    // At most 30 days back, so a late event still lands in a recent monthly partition of the events table.
+    ingestMaxAgeMs: reader.integer('INGEST_MAX_AGE_MS', 7 * 24 * 60 * 60 * 1000, 0, 30 * 24 * 60 * 60 * 1000),
+    ingestMaxFutureMs: reader.integer('INGEST_MAX_FUTURE_MS', 10 * 60 * 1000, 0, 24 * 60 * 60 * 1000),
   };
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(config.clickhouseDatabase)) {
     reader.problems.push(`CLICKHOUSE_DATABASE="${config.clickhouseDatabase}" is invalid: use letters, digits and '_', starting with a letter`);

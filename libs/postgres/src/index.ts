@@ -4,3 +4,5 @@ export * from './transaction';
 export * from './seed-validation';
 export * from './seed';
 export * from './workspaces';
+export * from './catalog-validation';
+export * from './catalog';

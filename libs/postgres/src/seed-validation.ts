@@ -1,5 +1,7 @@
 import type { Period } from '@vevee/contracts';
-import { PERIODS, isValidTimeZone, type MeterLimits } from '@vevee/domain';
+import { PERIODS, catalogFromPlan, isValidTimeZone, type LimitDefinition, type MeterDefinition, type MeterLimits } from '@vevee/domain';
+
+import { checkMeterKey, checkName, checkPlanId, parseLimits, parseMeterDefinition, Problems } from './catalog-validation';
 
 /** The workspaces, API keys and plans that a seed file declares. */
 export interface Seed {
@@ -14,7 +16,26 @@ export interface SeedWorkspace {
   timeZone: string;
   /** API keys in clear text, as the file contains them. Only their SHA-256 is stored. */
   apiKeys: string[];
-  plan: SeedPlan;
+  /** The old form's single plan, which is also written to the `plans` table; absent in the catalog form. */
+  plan?: SeedPlan;
+  /** Meters and plans of the catalog form; absent in the old form, whose plan seedCatalogOf converts. */
+  catalog?: SeedCatalog;
+}
+
+/** A plan of the seed. `version` is set only for a plan converted from the old form. */
+export interface SeedPlanDefinition {
+  name: string;
+  limits: LimitDefinition[];
+  version?: number;
+}
+
+export interface SeedCatalog {
+  meters: Record<string, MeterDefinition>;
+  plans: Record<string, SeedPlanDefinition>;
+  /** The default plan's id; empty when the seed declares no plan. */
+  defaultPlanId: string;
+  /** True for a catalog converted from the old form: its meters never replace stored definitions. */
+  converted: boolean;
 }
 
 export interface SeedPlan {
@@ -38,30 +59,14 @@ export const METER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** The minimum key length, because short keys are easy to guess. Generated keys are far longer. */
 export const MIN_API_KEY_LENGTH = 16;
 
-const WORKSPACE_FIELDS = ['id', 'name', 'timeZone', 'apiKeys', 'plan'];
+const WORKSPACE_FIELDS = ['id', 'name', 'timeZone', 'apiKeys', 'plan', 'meters', 'plans', 'defaultPlanId'];
 const PLAN_FIELDS = ['version', 'meters'];
+const CATALOG_PLAN_FIELDS = ['name', 'limits'];
 
 type Json = Record<string, unknown>;
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Collects problems while the validators walk the file, each prefixed with its field path. */
-class Problems {
-  readonly list: string[] = [];
-
-  add(path: string, message: string): void {
-    this.list.push(`${path} ${message}`);
-  }
-
-  rejectUnknownFields(path: string, value: Json, known: string[]): void {
-    for (const field of Object.keys(value)) {
-      if (!known.includes(field)) {
-        this.add(path === '' ? field : `${path}.${field}`, `is not a known field: use ${known.join(', ')}`);
-      }
-    }
-  }
 }
 
 function parseMeterLimits(value: unknown, path: string, problems: Problems): MeterLimits {
@@ -136,9 +141,64 @@ function requiredString(value: Json, field: string, path: string, problems: Prob
   return text;
 }
 
+function parseCatalogPlans(value: unknown, path: string, meters: Record<string, MeterDefinition>, problems: Problems): Record<string, SeedPlanDefinition> {
+  const plans: Record<string, SeedPlanDefinition> = {};
+  if (!isObject(value)) {
+    problems.add(path, 'must be an object of plans by id, like {"free": {"name": "Free", "limits": [...]}}');
+    return plans;
+  }
+  for (const [planId, plan] of Object.entries(value)) {
+    const planPath = `${path}.${planId}`;
+    checkPlanId(planId, planPath, problems);
+    if (!isObject(plan)) {
+      problems.add(planPath, 'must be an object with name and limits');
+      continue;
+    }
+    problems.rejectUnknownFields(planPath, plan, CATALOG_PLAN_FIELDS);
+    plans[planId] = { name: checkName(plan.name, `${planPath}.name`, problems), limits: parseLimits(plan.limits, `${planPath}.limits`, meters, problems) };
+  }
+  return plans;
+}
+
+/** Parses the catalog form: meters with unit, aggregation and displayName, plans with limits, and defaultPlanId. */
+function parseCatalogForm(value: Json, path: string, problems: Problems): SeedCatalog {
+  const meters: Record<string, MeterDefinition> = {};
+  if (isObject(value.meters)) {
+    for (const [key, meter] of Object.entries(value.meters)) {
+      checkMeterKey(key, `${path}.meters.${key}`, problems);
+      meters[key] = parseMeterDefinition(meter, `${path}.meters.${key}`, problems, key, true);
+    }
+  } else if (value.meters !== undefined) {
+    problems.add(`${path}.meters`, 'must be an object of meters by key, like {"tokens": {"unit": "tokens", "aggregation": "sum", "displayName": "Tokens"}}');
+  }
+  const plans = value.plans === undefined ? {} : parseCatalogPlans(value.plans, `${path}.plans`, meters, problems);
+
+  const planIds = Object.keys(plans);
+  const defaultPlanId = value.defaultPlanId ?? (planIds.length === 1 ? planIds[0] : undefined);
+  if (planIds.length > 0 && (typeof defaultPlanId !== 'string' || plans[defaultPlanId] === undefined)) {
+    problems.add(`${path}.defaultPlanId`, `must name one of the plans (${planIds.join(', ')}): it is the plan of persons without a subscription`);
+  } else if (planIds.length === 0 && value.defaultPlanId !== undefined) {
+    problems.add(`${path}.defaultPlanId`, 'names a plan, but the workspace declares no plans: add the plan under "plans"');
+  }
+  return { meters, plans, defaultPlanId: (defaultPlanId as string | undefined) ?? '', converted: false };
+}
+
+/** Returns a workspace's catalog: the catalog form as it is, or the old form's plan converted with catalogFromPlan, keeping its version number. */
+export function seedCatalogOf(workspace: SeedWorkspace): SeedCatalog {
+  if (workspace.catalog !== undefined) return workspace.catalog;
+  const plan = workspace.plan ?? { version: 1, meters: {} };
+  const catalog = catalogFromPlan({ workspaceId: workspace.id, timeZone: workspace.timeZone, version: plan.version, meters: plan.meters });
+  const plans: Record<string, SeedPlanDefinition> = {};
+  for (const [planId, versions] of Object.entries(catalog.plans)) {
+    const latest = versions[versions.length - 1]!;
+    plans[planId] = { name: latest.name, limits: latest.limits, version: latest.version };
+  }
+  return { meters: catalog.meters, plans, defaultPlanId: catalog.defaultPlanId, converted: true };
+}
+
 function parseWorkspace(value: unknown, path: string, problems: Problems): SeedWorkspace | undefined {
   if (!isObject(value)) {
-    problems.add(path, 'must be an object with id, name, timeZone, apiKeys and plan');
+    problems.add(path, 'must be an object with id, name, timeZone, apiKeys, meters, plans and defaultPlanId');
     return undefined;
   }
   problems.rejectUnknownFields(path, value, WORKSPACE_FIELDS);
@@ -154,13 +214,17 @@ function parseWorkspace(value: unknown, path: string, problems: Problems): SeedW
     problems.add(`${path}.timeZone`, `must be an IANA time zone name, like "UTC" or "Europe/Berlin"`);
   }
 
-  return {
-    id,
-    name,
-    timeZone: timeZone as string,
-    apiKeys: parseApiKeys(value.apiKeys, `${path}.apiKeys`, problems),
-    plan: parsePlan(value.plan, `${path}.plan`, problems),
-  };
+  const apiKeys = parseApiKeys(value.apiKeys, `${path}.apiKeys`, problems);
+  if (value.plan === undefined) {
+    return { id, name, timeZone: timeZone as string, apiKeys, catalog: parseCatalogForm(value, path, problems) };
+  }
+
+  for (const field of ['meters', 'plans', 'defaultPlanId']) {
+    if (value[field] !== undefined) {
+      problems.add(`${path}.${field}`, 'cannot be combined with "plan": use either the old "plan" form or meters, plans and defaultPlanId');
+    }
+  }
+  return { id, name, timeZone: timeZone as string, apiKeys, plan: parsePlan(value.plan, `${path}.plan`, problems) };
 }
 
 function rejectDuplicates(workspaces: SeedWorkspace[], problems: Problems): void {
@@ -195,7 +259,7 @@ export function parseSeed(value: unknown, source: string): Seed {
   problems.rejectUnknownFields('', value, ['workspaces']);
   if (!Array.isArray(value.workspaces)) {
     problems.add('workspaces', 'must be an array');
-    throw new SeedError(source, problems.list);
+    throw new SeedError(source, problems.lines());
   }
 
   const workspaces: SeedWorkspace[] = [];
@@ -206,7 +270,7 @@ export function parseSeed(value: unknown, source: string): Seed {
   rejectDuplicates(workspaces, problems);
 
   if (problems.list.length > 0) {
-    throw new SeedError(source, problems.list);
+    throw new SeedError(source, problems.lines());
   }
   return { workspaces };
 }
@@ -219,7 +283,7 @@ export function parseStoredMeters(value: unknown, row: string): Record<string, M
   const problems = new Problems();
   const meters = parseMeters(value, 'meters', problems);
   if (problems.list.length > 0) {
-    throw new Error(`${row} in PostgreSQL is invalid: ${problems.list.join('; ')}; fix the row or insert a new plan version`);
+    throw new Error(`${row} in PostgreSQL is invalid: ${problems.lines().join('; ')}; fix the row or insert a new plan version`);
   }
   return meters;
 }

@@ -6,7 +6,10 @@ import type pg from 'pg';
 
 import type { Logger } from '@vevee/platform';
 
-import { parseSeed, SeedError, type Seed, type SeedWorkspace } from './seed-validation';
+import { latestPlanVersion, type LimitDefinition, type MeterLimits } from '@vevee/domain';
+
+import { loadCatalog } from './catalog';
+import { parseSeed, seedCatalogOf, SeedError, type Seed, type SeedCatalog, type SeedWorkspace } from './seed-validation';
 import { withTransaction } from './transaction';
 
 /** Returns the SHA-256 of an API key as lowercase hex, the only form in which keys are stored. */
@@ -36,7 +39,10 @@ export async function readSeedFile(file: string): Promise<Seed> {
 export interface SeedResult {
   workspacesWritten: number;
   apiKeysInserted: number;
+  /** Rows of the old `plans` table. */
   plansInserted: number;
+  /** Workspaces whose catalog (meters, plan versions, default plan) changed, each raising its catalog_version by one. */
+  catalogsChanged: number;
 }
 
 async function upsertWorkspace(client: pg.PoolClient, workspace: SeedWorkspace): Promise<number> {
@@ -79,20 +85,44 @@ async function insertApiKeys(client: pg.PoolClient, workspace: SeedWorkspace, in
   return inserted.rowCount ?? 0;
 }
 
+/**
+ * Returns the calendar day and month hard limits of the default plan in the
+ * old `plans` form, which the gateway's person usage query still reads.
+ */
+function oldFormOfDefaultPlan(catalog: SeedCatalog): Record<string, MeterLimits> {
+  const meters: Record<string, MeterLimits> = {};
+  for (const limit of catalog.plans[catalog.defaultPlanId]?.limits ?? []) {
+    if (limit.window !== 'calendar' || limit.enforcement !== 'hard' || (limit.period !== 'day' && limit.period !== 'month')) continue;
+    const limits = (meters[limit.meter] ??= {});
+    limits[limit.period] = Math.min(limits[limit.period] ?? Infinity, limit.amount);
+  }
+  return meters;
+}
+
 async function insertPlan(client: pg.PoolClient, workspace: SeedWorkspace, logger: Logger | undefined): Promise<number> {
-  const meters = JSON.stringify(workspace.plan.meters);
+  let plan = workspace.plan;
+  if (plan === undefined) {
+    const version = await client.query<{ version: number }>(
+      'SELECT max(version) AS version FROM plan_versions WHERE workspace_id = $1 AND plan_id = $2',
+      [workspace.id, workspace.catalog?.defaultPlanId ?? ''],
+    );
+    const defaultVersion = version.rows[0]?.version;
+    if (workspace.catalog === undefined || defaultVersion === undefined || defaultVersion === null) return 0;
+    plan = { version: defaultVersion, meters: oldFormOfDefaultPlan(workspace.catalog) };
+  }
+  const meters = JSON.stringify(plan.meters);
   const inserted = await client.query(
     'INSERT INTO plans (workspace_id, version, meters) VALUES ($1, $2, $3::jsonb) ON CONFLICT (workspace_id, version) DO NOTHING',
-    [workspace.id, workspace.plan.version, meters],
+    [workspace.id, plan.version, meters],
   );
-  if (inserted.rowCount === 0) {
+  if (inserted.rowCount === 0 && workspace.plan !== undefined) {
     const existing = await client.query<{ same: boolean }>(
       'SELECT meters = $3::jsonb AS same FROM plans WHERE workspace_id = $1 AND version = $2',
-      [workspace.id, workspace.plan.version, meters],
+      [workspace.id, plan.version, meters],
     );
     if (existing.rows[0]?.same === false) {
       logger?.warn(
-        { workspaceId: workspace.id, planVersion: workspace.plan.version },
+        { workspaceId: workspace.id, planVersion: plan.version },
         'seed plan differs from the stored plan of the same version, which is kept because plan versions never change: raise the version in the seed file',
       );
     }
@@ -100,19 +130,82 @@ async function insertPlan(client: pg.PoolClient, workspace: SeedWorkspace, logge
   return inserted.rowCount ?? 0;
 }
 
+/** Returns limits in a form that compares equal whatever their order. */
+function comparableLimits(limits: LimitDefinition[]): string {
+  const sorted = [...limits].sort((left, right) => left.id.localeCompare(right.id));
+  return JSON.stringify(
+    sorted.map((limit) => [limit.id, limit.meter, limit.amount, limit.period, limit.window, limit.enforcement, limit.overage, limit.credits]),
+  );
+}
+
 /**
- * Writes the seed's workspaces, API key hashes and plans in one transaction.
+ * Writes the seed's meters, plans and default plan where they differ from the
+ * stored catalog, and raises catalog_version once when anything changed.
+ * A plan of the catalog form gets its next version when its name or limits
+ * differ from its latest version. A plan converted from the old form keeps
+ * its version number, and an existing version is left as it is.
+ */
+async function applyCatalog(client: pg.PoolClient, workspace: SeedWorkspace): Promise<number> {
+  await client.query('SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE', [workspace.id]);
+  const current = (await loadCatalog(client, workspace.id))!;
+  const seed = seedCatalogOf(workspace);
+  let changed = false;
+
+  for (const meter of Object.values(seed.meters)) {
+    const stored = current.meters[meter.key];
+    if (stored !== undefined && (seed.converted || JSON.stringify(stored) === JSON.stringify(meter))) continue;
+    await client.query(
+      `INSERT INTO meters (workspace_id, key, unit, aggregation, display_name) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (workspace_id, key) DO UPDATE
+       SET unit = EXCLUDED.unit, aggregation = EXCLUDED.aggregation, display_name = EXCLUDED.display_name, updated_at = now()`,
+      [workspace.id, meter.key, meter.unit, meter.aggregation, meter.displayName],
+    );
+    changed = true;
+  }
+
+  for (const [planId, plan] of Object.entries(seed.plans)) {
+    const latest = latestPlanVersion(current, planId);
+    let version: number;
+    if (plan.version !== undefined) {
+      if (current.plans[planId]?.some((stored) => stored.version === plan.version)) continue;
+      version = plan.version;
+    } else {
+      if (latest !== undefined && latest.name === plan.name && comparableLimits(latest.limits) === comparableLimits(plan.limits)) continue;
+      version = (latest?.version ?? 0) + 1;
+    }
+    await client.query('INSERT INTO plan_versions (workspace_id, plan_id, version, name, limits) VALUES ($1, $2, $3, $4, $5::jsonb)', [
+      workspace.id,
+      planId,
+      version,
+      plan.name,
+      JSON.stringify(plan.limits),
+    ]);
+    changed = true;
+  }
+
+  if (seed.defaultPlanId !== '' && seed.defaultPlanId !== current.defaultPlanId) {
+    await client.query('UPDATE workspaces SET default_plan_id = $2 WHERE id = $1', [workspace.id, seed.defaultPlanId]);
+    changed = true;
+  }
+  if (!changed) return 0;
+  await client.query('UPDATE workspaces SET catalog_version = catalog_version + 1 WHERE id = $1', [workspace.id]);
+  return 1;
+}
+
+/**
+ * Writes the seed's workspaces, API key hashes, catalogs and old-form plans in one transaction.
  * Idempotent: an unchanged workspace is not rewritten, present keys are kept,
  * and a plan version that exists is left as it is (plan versions are
  * immutable, so a changed plan needs a new version). Nothing absent from the
  * seed is deleted. A key that belongs to another workspace fails the whole seed.
  */
 export async function applySeed(pool: pg.Pool, seed: Seed, logger?: Logger): Promise<SeedResult> {
-  const result: SeedResult = { workspacesWritten: 0, apiKeysInserted: 0, plansInserted: 0 };
+  const result: SeedResult = { workspacesWritten: 0, apiKeysInserted: 0, plansInserted: 0, catalogsChanged: 0 };
   await withTransaction(pool, async (client) => {
     for (const [index, workspace] of seed.workspaces.entries()) {
       result.workspacesWritten += await upsertWorkspace(client, workspace);
       result.apiKeysInserted += await insertApiKeys(client, workspace, index);
+      result.catalogsChanged += await applyCatalog(client, workspace);
       result.plansInserted += await insertPlan(client, workspace, logger);
     }
   });

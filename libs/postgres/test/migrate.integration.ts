@@ -14,7 +14,21 @@ const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
   .sort();
 
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const TABLES = ['api_keys', 'decider_snapshots', 'plans', 'projector_offsets', 'reservations', 'usage_counters', 'workspaces'];
+const TABLES = [
+  'api_keys',
+  'credit_entries',
+  'credit_grants',
+  'decider_snapshots',
+  'meters',
+  'plan_versions',
+  'plans',
+  'projector_offsets',
+  'reservations',
+  'subscription_history',
+  'subscriptions',
+  'usage_counters',
+  'workspaces',
+];
 
 function urlOfNewDatabase(): string {
   const url = new URL(SERVER_URL);

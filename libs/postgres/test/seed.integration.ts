@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestEnvironment, testRunDir, uniqueName, type TestEnvironment } from '@vevee/testing';
 
-import { SeedError, applySeed, createPool, hashApiKey, loadWorkspaces, migrate, parseSeed, readSeedFile, type Seed } from '../src';
+import { SeedError, applySeed, createPool, hashApiKey, loadCatalogs, loadWorkspaces, migrate, parseSeed, readSeedFile, type Seed } from '../src';
 
 const DEMO_KEY = 'vv_demo_0123456789abcdef';
 const OTHER_KEY = 'vv_other_0123456789abcdef';
@@ -75,8 +75,8 @@ describe('seed', () => {
     const first = await applySeed(pool, demoSeed());
     const second = await applySeed(pool, demoSeed());
 
-    expect(first).toEqual({ workspacesWritten: 2, apiKeysInserted: 2, plansInserted: 2 });
-    expect(second).toEqual({ workspacesWritten: 0, apiKeysInserted: 0, plansInserted: 0 });
+    expect(first).toEqual({ workspacesWritten: 2, apiKeysInserted: 2, plansInserted: 2, catalogsChanged: 2 });
+    expect(second).toEqual({ workspacesWritten: 0, apiKeysInserted: 0, plansInserted: 0, catalogsChanged: 0 });
 
     const loaded = await loadWorkspaces(pool);
     expect(loaded.workspaces).toEqual([
@@ -150,5 +150,95 @@ describe('seed', () => {
     await pool.query(`INSERT INTO plans (workspace_id, version, meters) VALUES ('demo', 5, '{"tokens": {"day": "lots"}}')`);
 
     await expect(loadWorkspaces(pool)).rejects.toThrow('plan 5 of workspace "demo" in PostgreSQL is invalid: meters.tokens.day must be a positive number');
+  });
+
+  it('loadCatalogs › converts the old form with catalogFromPlan', async () => {
+    await applySeed(pool, demoSeed());
+
+    const [demo] = await loadCatalogs(pool);
+
+    expect(demo).toEqual({
+      workspaceId: 'demo',
+      timeZone: 'Europe/Berlin',
+      version: 1,
+      meters: { tokens: { key: 'tokens', unit: 'tokens', aggregation: 'sum', displayName: 'tokens' } },
+      plans: {
+        default: [
+          {
+            planId: 'default',
+            version: 1,
+            name: 'Default',
+            limits: [
+              { id: 'tokens-day', meter: 'tokens', amount: 20_000, period: 'day', window: 'calendar', enforcement: 'hard', overage: 'record', credits: false },
+              { id: 'tokens-month', meter: 'tokens', amount: 400_000, period: 'month', window: 'calendar', enforcement: 'hard', overage: 'record', credits: false },
+            ],
+          },
+        ],
+      },
+      defaultPlanId: 'default',
+    });
+  });
+
+  it('applySeed › publishes a changed catalog-form plan as its next version', async () => {
+    const seedWith = (dayAmount: number) =>
+      parseSeed(
+        {
+          workspaces: [
+            {
+              id: 'demo',
+              name: 'Demo',
+              apiKeys: [DEMO_KEY],
+              meters: { tokens: { unit: 'tokens', aggregation: 'sum', displayName: 'Tokens' } },
+              plans: { free: { name: 'Free', limits: [{ id: 'tokens-day', meter: 'tokens', amount: dayAmount, period: 'day' }] } },
+              defaultPlanId: 'free',
+            },
+          ],
+        },
+        'test seed',
+      );
+
+    expect((await applySeed(pool, seedWith(1_000))).catalogsChanged).toBe(1);
+    expect((await applySeed(pool, seedWith(1_000))).catalogsChanged).toBe(0);
+    expect((await applySeed(pool, seedWith(2_000))).catalogsChanged).toBe(1);
+
+    const [demo] = await loadCatalogs(pool);
+    expect(demo?.version).toBe(2);
+    expect(demo?.defaultPlanId).toBe('free');
+    expect(demo?.plans.free?.map((version) => [version.version, version.limits[0]?.amount])).toEqual([
+      [1, 1_000],
+      [2, 2_000],
+    ]);
+    // The old plans table gets the default plan's day and month limits, for readers of the old form.
+    expect((await loadWorkspaces(pool)).workspaces[0]?.plan).toEqual({ workspaceId: 'demo', timeZone: 'UTC', version: 2, meters: { tokens: { day: 2_000 } } });
+  });
+
+  it('applySeed › applies the local seed file', async () => {
+    const seed = await readSeedFile(new URL('../../../deploy/local/seed.json', import.meta.url).pathname);
+
+    expect((await applySeed(pool, seed)).catalogsChanged).toBe(1);
+
+    const [demo] = await loadCatalogs(pool);
+    expect(demo?.defaultPlanId).toBe('free');
+    expect(Object.keys(demo?.plans ?? {}).sort()).toEqual(['free', 'pro']);
+    expect(demo?.meters.requests?.aggregation).toBe('count');
+    expect(demo?.plans.pro?.[0]?.limits.find((limit) => limit.credits)?.amount).toBe(1_200_000);
+  });
+
+  it('plan_versions › rejects an update of a published version', async () => {
+    await applySeed(pool, demoSeed());
+
+    await expect(pool.query(`UPDATE plan_versions SET name = 'Changed' WHERE workspace_id = 'demo'`)).rejects.toThrow(
+      'plan version 1 of plan "default" in workspace "demo" is published and cannot change: publish a new version instead',
+    );
+  });
+
+  it('loadCatalogs › names an invalid stored limit', async () => {
+    await applySeed(pool, demoSeed());
+    await pool.query(
+      `INSERT INTO plan_versions (workspace_id, plan_id, version, name, limits)
+       VALUES ('demo', 'default', 2, 'Broken', '[{"id": "x", "meter": "videos", "amount": 5, "period": "day"}]')`,
+    );
+
+    await expect(loadCatalogs(pool)).rejects.toThrow('invalid catalog of workspace "demo" in PostgreSQL (fix the rows or publish a new plan version): plans.default[1].limits[0].meter is not a defined meter: use one of tokens');
   });
 });

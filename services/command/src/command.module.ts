@@ -2,9 +2,10 @@ import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import type pg from 'pg';
 
-import { PG_POOL, loadWorkspaces } from '@vevee/postgres';
+import { PG_POOL, loadCatalogs, loadWorkspaces } from '@vevee/postgres';
 import { READINESS, RPC_ROUTES } from '@vevee/platform';
 
+import { CatalogFeed } from './catalog-feed';
 import { QUOTA_HANDLERS } from './commands/quota.handlers';
 import { QuotaDecider } from './decider/quota-decider';
 import { QuotaRpc } from './rpc/quota-rpc';
@@ -18,6 +19,7 @@ import { WorkspaceDirectory } from './workspaces';
   imports: [CqrsModule.forRoot()],
   providers: [
     WorkspaceDirectory,
+    CatalogFeed,
     QuotaDecider,
     QuotaRpc,
     ...QUOTA_HANDLERS,
@@ -32,12 +34,12 @@ export class CommandModule implements OnModuleInit {
     @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
   ) {}
 
-  /** Loads workspaces, keys and plans before the decider starts serving. */
+  /**
+   * Loads API keys and every workspace's catalog before the decider starts
+   * serving. CatalogFeed then applies the newer catalogs of the catalog topic.
+   */
   async onModuleInit(): Promise<void> {
     const loaded = await loadWorkspaces(this.pool);
-    this.workspaces.replace(
-      loaded.workspaces.map((workspace) => workspace.plan),
-      loaded.apiKeys,
-    );
+    this.workspaces.replace(await loadCatalogs(this.pool), loaded.apiKeys);
   }
 }

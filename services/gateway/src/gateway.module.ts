@@ -3,11 +3,20 @@ import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common
 import { GraphQLModule } from '@nestjs/graphql';
 import type { Registry } from 'prom-client';
 
+import { KafkaModule } from '@vevee/kafka';
 import { LOGGER, METRICS, type Logger } from '@vevee/platform';
 
+import { SqlValueScalar } from './analytics-arguments';
+import { AnalyticsQueryResolver, UsageSummaryActivityResolver } from './analytics.resolver';
+import { analyticsTypeDefs } from './analytics.schema';
 import { ApiKeyMiddleware, type AuthenticatedRequest, type GatewayContext } from './auth';
+import { CatalogPublisher } from './catalog-publisher';
+import { CatalogResolver } from './catalog.resolver';
+import { catalogEnumResolvers, catalogTypeDefs } from './catalog.schema';
 import { DateTimeScalar } from './date-time.scalar';
 import { createErrorFormatter, graphqlErrorsCounter } from './error-mapping';
+import { PERSON_ACCOUNT_PROVIDERS } from './person-account.resolver';
+import { personAccountEnumResolvers, personAccountTypeDefs } from './person-account.schema';
 import { PersonResolver } from './person.resolver';
 import { PersonUsageReader } from './person-usage.reader';
 import { QueryResolver } from './query.resolver';
@@ -27,11 +36,14 @@ function apolloOptions(logger: Logger, registry: Registry): ApolloDriverConfig {
   return {
     driver: ApolloDriver,
     path: GRAPHQL_PATH,
-    typeDefs,
+    typeDefs: [typeDefs, analyticsTypeDefs, catalogTypeDefs, personAccountTypeDefs],
     resolvers: {
       DateTime: DateTimeScalar,
+      SqlValue: SqlValueScalar,
       // Resolvers receive and return periods as the ledger spells them: `day` and `month`.
       Period: { DAY: 'day', MONTH: 'month' },
+      ...catalogEnumResolvers,
+      ...personAccountEnumResolvers,
     },
     context: contextOf,
     formatError: createErrorFormatter(logger, graphqlErrorsCounter(registry)),
@@ -51,13 +63,14 @@ function apolloOptions(logger: Logger, registry: Registry): ApolloDriverConfig {
  */
 @Module({
   imports: [
+    KafkaModule,
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
       inject: [LOGGER, METRICS],
       useFactory: apolloOptions,
     }),
   ],
-  providers: [PersonUsageReader, QueryResolver, PersonResolver],
+  providers: [PersonUsageReader, QueryResolver, PersonResolver, AnalyticsQueryResolver, UsageSummaryActivityResolver, CatalogPublisher, CatalogResolver, ...PERSON_ACCOUNT_PROVIDERS],
 })
 export class GatewayModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -3,3 +3,4 @@ export * from './schema';
 export * from './errors';
 export * from './date-time.scalar';
 export * from './summary-range';
+export * from './catalog-publisher';

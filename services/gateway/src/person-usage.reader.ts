@@ -124,7 +124,7 @@ export class PersonUsageReader {
          COALESCE((
            SELECT c.used FROM usage_counters c
            WHERE c.workspace_id = $1 AND c.person_id = $2 AND c.meter = $3
-             AND c.period = w.period AND c.window_start = w.window_start
+             AND c.period = w.period AND c.window_start = w.window_start AND c.window_end = w.window_end
          ), 0)::text AS used,
          (
            SELECT COALESCE(SUM(r.quantity), 0) FROM reservations r

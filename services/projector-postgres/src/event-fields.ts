@@ -1,4 +1,13 @@
-import { LIMIT_PERIODS, LedgerDecodeError, decodeLedgerEvent, type LedgerEvent, type Period, type WindowRef } from '@vevee/contracts';
+import {
+  LIMIT_PERIODS,
+  LedgerDecodeError,
+  SUBSCRIPTION_STATUSES,
+  decodeLedgerEvent,
+  type LedgerEvent,
+  type Period,
+  type SubscriptionStatus,
+  type WindowRef,
+} from '@vevee/contracts';
 
 type Fields = Record<string, unknown>;
 
@@ -39,6 +48,22 @@ function checkWindows(event: Fields, problems: string[]): void {
   });
 }
 
+/** Checks a merge's transfers: each a meter, one valid window and a finite quantity. */
+function checkTransfers(event: Fields, problems: string[]): void {
+  const transfers = event.transfers;
+  if (!Array.isArray(transfers)) {
+    problems.push('transfers must be an array');
+    return;
+  }
+  transfers.forEach((transfer: Fields | null, index) => {
+    if (typeof transfer !== 'object' || transfer === null || typeof transfer.meter !== 'string' || !isFiniteNumber(transfer.used)) {
+      problems.push(`transfers[${index}] must have a meter and a finite used`);
+      return;
+    }
+    checkWindows({ windows: [transfer.window] }, problems);
+  });
+}
+
 /** The fields each event type must carry for the projector to apply it, beyond the envelope. */
 const REQUIRED: Record<LedgerEvent['type'], { strings: string[]; numbers: string[]; windows: boolean }> = {
   QuotaReserved: { strings: ['reservationId', 'meter'], numbers: ['quantity', 'expiresAt'], windows: true },
@@ -54,6 +79,42 @@ const REQUIRED: Record<LedgerEvent['type'], { strings: string[]; numbers: string
   UsageTransferredOut: { strings: ['transferId', 'targetPersonId'], numbers: [], windows: false },
   UsageTransferredIn: { strings: ['transferId', 'sourcePersonId'], numbers: [], windows: false },
 };
+
+function isTerms(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const terms = value as Fields;
+  return typeof terms.planId === 'string' && terms.planId !== '' && SUBSCRIPTION_STATUSES.includes(terms.status as SubscriptionStatus) && isFiniteNumber(terms.startsAt);
+}
+
+const TERMS_RULE = 'must be {planId: non-empty string, status: one of ' + SUBSCRIPTION_STATUSES.join(', ') + ', startsAt: finite number}';
+
+/** Checks the fields of subscription and credit events beyond the flat strings and numbers. */
+function checkAccountFields(event: LedgerEvent, fields: Fields, problems: string[]): void {
+  switch (event.type) {
+    case 'SubscriptionChanged':
+      checkString(fields, 'source', problems, true);
+      checkString(fields, 'reason', problems, true);
+      if (!isTerms(fields.to)) problems.push(`to ${TERMS_RULE}`);
+      if (fields.from !== null && !isTerms(fields.from)) problems.push(`from must be null or ${TERMS_RULE.slice('must be '.length)}`);
+      return;
+    case 'CreditsGranted':
+      checkString(fields, 'reason', problems, true);
+      if (!['grant', 'renewal', 'rollover'].includes(fields.origin as string)) problems.push('origin must be one of grant, renewal, rollover');
+      if (fields.expiresAt !== null && !isFiniteNumber(fields.expiresAt)) problems.push('expiresAt must be null or a finite number');
+      if (fields.recurrence !== null && (typeof fields.recurrence !== 'object' || Array.isArray(fields.recurrence))) problems.push('recurrence must be null or an object');
+      if (fields.parentGrantId !== null && typeof fields.parentGrantId !== 'string') problems.push('parentGrantId must be null or a string');
+      return;
+    case 'CreditsBurned':
+      checkString(fields, 'reservationId', problems, true);
+      checkString(fields, 'usageEventId', problems, true);
+      return;
+    case 'CreditsExpired':
+      checkNumber(fields, 'expiredAt', problems);
+      return;
+    default:
+      return;
+  }
+}
 
 /**
  * Checks that a decoded event has every field the projector writes, with a
@@ -78,6 +139,8 @@ export function checkProjectedFields(event: LedgerEvent): void {
   if (event.type === 'UsageTracked') {
     checkString(fields, 'meter', problems, true);
   }
+  checkAccountFields(event, fields, problems);
+  if (event.type === 'UsageTransferredOut' || event.type === 'UsageTransferredIn') checkTransfers(fields, problems);
 
   if (problems.length > 0) {
     throw new LedgerDecodeError(`ledger record ${event.type} has invalid fields: ${problems.join('; ')}`);

@@ -3,6 +3,8 @@ import type pg from 'pg';
 import { LedgerDecodeError, type LedgerEvent } from '@vevee/contracts';
 import { withTransaction } from '@vevee/postgres';
 
+import { planAccountProjection, subscriptionEventIds, subscriptionPersons } from './account-projection';
+import { loadSubscriptions, recordedSubscriptionEvents, writeAccountPlan } from './account-store';
 import { decodeForProjection } from './event-fields';
 import { planProjection, referencedReservations, type Anomaly } from './projection';
 import { loadReservations, lockNextOffset, saveNextOffset, writeCounterChanges, writeReservations } from './projection-store';
@@ -64,8 +66,8 @@ function lastOffsetBefore(records: BatchInput['records'], limit: string | undefi
 /**
  * Applies one batch of one partition in a single PostgreSQL transaction: lock
  * the partition's offset row, skip records below the stored next offset,
- * write the counters and reservations of the rest, and store the new next
- * offset. Rows and offset commit together or not at all.
+ * write the counters, reservations, subscriptions and credits of the rest,
+ * and store the new next offset. Rows and offset commit together or not at all.
  */
 export async function projectBatch(pool: pg.Pool, input: BatchInput): Promise<BatchOutcome> {
   return withTransaction(pool, async (client): Promise<BatchOutcome> => {
@@ -89,6 +91,10 @@ export async function projectBatch(pool: pg.Pool, input: BatchInput): Promise<Ba
       await writeCounterChanges(client, plan.counterChanges);
       await writeReservations(client, plan.reservations);
       anomalies = plan.anomalies;
+
+      const subscriptions = await loadSubscriptions(client, subscriptionPersons(events));
+      const recorded = await recordedSubscriptionEvents(client, subscriptionEventIds(events));
+      await writeAccountPlan(client, planAccountProjection(events, subscriptions, recorded));
     }
 
     // Without a failure the whole fetched range is handled, control records

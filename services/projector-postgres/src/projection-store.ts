@@ -46,6 +46,7 @@ interface ReservationRecord {
   overage: string | null;
   cost: string | null;
   currency: string | null;
+  credit_quantity: string;
 }
 
 /** Reads the reservations with the given [workspaceId, reservationId] keys, keyed by reservationKey. */
@@ -73,6 +74,7 @@ export async function loadReservations(client: pg.ClientBase, keys: Array<[strin
       overage: record.overage,
       cost: record.cost,
       currency: record.currency,
+      creditQuantity: record.credit_quantity,
     });
   }
   return rows;
@@ -87,11 +89,11 @@ export async function writeCounterChanges(client: pg.ClientBase, changes: Counte
   if (changes.length === 0) return;
   await client.query(
     `INSERT INTO usage_counters AS c (workspace_id, person_id, meter, period, window_start, window_end, used, reserved, updated_at)
-     SELECT workspace_id, person_id, meter, period, window_start, max(window_end), sum(used), sum(reserved), now()
+     SELECT workspace_id, person_id, meter, period, window_start, window_end, sum(used), sum(reserved), now()
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::numeric[], $8::numeric[])
        AS change(workspace_id, person_id, meter, period, window_start, window_end, used, reserved)
-     GROUP BY workspace_id, person_id, meter, period, window_start
-     ON CONFLICT (workspace_id, person_id, meter, period, window_start) DO UPDATE
+     GROUP BY workspace_id, person_id, meter, period, window_start, window_end
+     ON CONFLICT (workspace_id, person_id, meter, period, window_start, window_end) DO UPDATE
      SET used = c.used + EXCLUDED.used, reserved = c.reserved + EXCLUDED.reserved, updated_at = EXCLUDED.updated_at`,
     [
       changes.map((change) => change.workspaceId),
@@ -111,9 +113,9 @@ export async function writeReservations(client: pg.ClientBase, rows: Reservation
   if (rows.length === 0) return;
   await client.query(
     `INSERT INTO reservations (workspace_id, reservation_id, person_id, meter, quantity, status, reserved_at, expires_at,
-                               closed_at, committed_quantity, overage, cost, currency)
+                               closed_at, committed_quantity, overage, cost, currency, credit_quantity)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::timestamptz[],
-                          $8::timestamptz[], $9::timestamptz[], $10::numeric[], $11::numeric[], $12::numeric[], $13::text[])
+                          $8::timestamptz[], $9::timestamptz[], $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::numeric[])
      ON CONFLICT (workspace_id, reservation_id) DO UPDATE
      SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at, committed_quantity = EXCLUDED.committed_quantity,
          overage = EXCLUDED.overage, cost = EXCLUDED.cost, currency = EXCLUDED.currency`,
@@ -131,6 +133,7 @@ export async function writeReservations(client: pg.ClientBase, rows: Reservation
       rows.map((row) => row.overage),
       rows.map((row) => row.cost),
       rows.map((row) => row.currency),
+      rows.map((row) => row.creditQuantity),
     ],
   );
 }

@@ -5,8 +5,10 @@ import type {
   QuotaExpiredEvent,
   QuotaReleasedEvent,
   QuotaReservedEvent,
+  UsageTrackedEvent,
   WindowRef,
 } from '@vevee/contracts';
+import { roundAmount } from '@vevee/domain';
 
 export type ReservationStatus = 'active' | 'committed' | 'released' | 'expired';
 
@@ -28,6 +30,8 @@ export interface ReservationRow {
   overage: string | null;
   cost: string | null;
   currency: string | null;
+  /** The part of the quantity held against credits. */
+  creditQuantity: string;
 }
 
 /** A change to one usage counter. Several changes to the same row are summed by the SQL statement. */
@@ -79,6 +83,24 @@ function decimal(quantity: number): string {
   return quantity === 0 ? '0' : String(quantity);
 }
 
+/** A change to the counters of some windows; windows with `credits` set take the allowance amounts when given. */
+interface CounterDelta {
+  used?: number;
+  reserved?: number;
+  allowanceUsed?: number;
+  allowanceReserved?: number;
+}
+
+/** Returns the usage a commit or tracked event adds: the full quantity, or without the part paid by credits in credit windows. */
+function usedBy(event: QuotaCommittedEvent | UsageTrackedEvent): CounterDelta {
+  return { used: event.quantity, allowanceUsed: roundAmount(event.quantity - (event.creditQuantity ?? 0)) };
+}
+
+/** Returns the hold that closing a reservation gives back: `quantity`, or without the hold's credit part in credit windows. */
+function heldBy(reservation: ReservationRow, quantity: number): CounterDelta {
+  return { reserved: -quantity, allowanceReserved: -roundAmount(quantity - Number(reservation.creditQuantity)) };
+}
+
 /**
  * Turns a batch of one partition's events, in log order, into the rows to
  * write. `stored` contains the reservations the events refer to as they are in
@@ -92,8 +114,15 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
   const counterChanges: CounterChange[] = [];
   const anomalies: Anomaly[] = [];
 
-  const addToWindows = (event: LedgerEvent & { meter: string }, windows: WindowRef[], change: { used?: number; reserved?: number }) => {
+  /**
+   * Adds a change to each window. A window with `credits` set takes the
+   * `allowance` amounts, which leave out the part that credits pay for, as
+   * the decider's fold does (libs/domain fold.ts addToWindows).
+   */
+  const addToWindows = (event: LedgerEvent & { meter: string }, windows: WindowRef[], change: CounterDelta) => {
     for (const window of windows) {
+      const used = window.credits === true ? (change.allowanceUsed ?? change.used) : change.used;
+      const reserved = window.credits === true ? (change.allowanceReserved ?? change.reserved) : change.reserved;
       counterChanges.push({
         workspaceId: event.workspaceId,
         personId: event.personId,
@@ -101,13 +130,14 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
         period: window.period,
         windowStart: isoTime(window.start),
         windowEnd: isoTime(window.end),
-        used: decimal(change.used ?? 0),
-        reserved: decimal(change.reserved ?? 0),
+        used: decimal(used ?? 0),
+        reserved: decimal(reserved ?? 0),
       });
     }
   };
 
   const reserve = (event: QuotaReservedEvent) => {
+    const creditQuantity = event.creditQuantity ?? 0;
     const key = reservationKey(event.workspaceId, event.reservationId);
     if (reservations.has(key)) {
       anomalies.push({ event, reason: 'the reservation exists already, so the repeated hold is not counted' });
@@ -127,9 +157,10 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
       overage: null,
       cost: null,
       currency: null,
+      creditQuantity: decimal(creditQuantity),
     });
     touched.add(key);
-    addToWindows(event, event.windows, { reserved: event.quantity });
+    addToWindows(event, event.windows, { reserved: event.quantity, allowanceReserved: roundAmount(event.quantity - creditQuantity) });
   };
 
   const commit = (event: QuotaCommittedEvent) => {
@@ -137,7 +168,7 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
     const reservation = reservations.get(key);
     if (reservation === undefined) {
       anomalies.push({ event, reason: 'the reservation is unknown, so only the usage is counted' });
-      addToWindows(event, event.windows, { used: event.quantity });
+      addToWindows(event, event.windows, usedBy(event));
       return;
     }
     if (reservation.status === 'committed' || reservation.status === 'released') {
@@ -148,9 +179,9 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
     // the decider this is exactly the case afterExpiry === false: a commit
     // after the TTL follows the reservation's QuotaExpired, which gave it back.
     if (reservation.status === 'active') {
-      addToWindows(event, event.windows, { reserved: -event.reservedQuantity });
+      addToWindows(event, event.windows, heldBy(reservation, event.reservedQuantity));
     }
-    addToWindows(event, event.windows, { used: event.quantity });
+    addToWindows(event, event.windows, usedBy(event));
     reservations.set(key, {
       ...reservation,
       status: 'committed',
@@ -174,7 +205,7 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
       }
       return;
     }
-    addToWindows(event, event.windows, { reserved: -event.quantity });
+    addToWindows(event, event.windows, heldBy(reservation, event.quantity));
     reservations.set(key, { ...reservation, status, closedAt: isoTime(event.at) });
     touched.add(key);
   };
@@ -194,11 +225,26 @@ export function planProjection(events: LedgerEvent[], stored: ReadonlyMap<string
         close(event, 'expired');
         break;
       case 'UsageTracked':
-        if (event.meter !== '') addToWindows(event, event.windows, { used: event.quantity });
+        if (event.meter !== '') addToWindows(event, event.windows, usedBy(event));
         break;
       case 'QuotaDenied':
         // Denials change no counter and no reservation. ClickHouse records them.
         break;
+      case 'SubscriptionChanged':
+      case 'CreditsGranted':
+      case 'CreditsBurned':
+      case 'CreditsExpired':
+        // Applied by planAccountProjection to the subscription and credit tables.
+        break;
+      case 'UsageTransferredOut':
+      case 'UsageTransferredIn': {
+        // A merge moves usage out of the anonymous person's windows and into the known person's.
+        const sign = event.type === 'UsageTransferredOut' ? -1 : 1;
+        for (const transfer of event.transfers) {
+          addToWindows({ ...event, meter: transfer.meter }, [{ period: transfer.window.period, start: transfer.window.start, end: transfer.window.end }], { used: sign * transfer.used });
+        }
+        break;
+      }
     }
   }
 

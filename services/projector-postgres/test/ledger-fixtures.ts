@@ -7,6 +7,7 @@ import type {
   QuotaReservedEvent,
   UsageTrackedEvent,
 } from '@vevee/contracts';
+import { decide, emptyPersonState, type Decision, type PersonState, type QuotaCommand, type WorkspaceCatalog } from '@vevee/domain';
 import { windowsAt } from '@vevee/domain';
 
 /** Factories for ledger events as the decider writes them, with UTC windows of the event time. */
@@ -113,6 +114,43 @@ export function denied(who: Who, quantity: number): QuotaDeniedEvent {
     limitPeriod: 'day',
     resetsAt: who.at + 86_400_000,
   };
+}
+
+/** A command without the person's ids, which a PersonLedger fills in. */
+export type PersonCommand = QuotaCommand extends infer C ? (C extends QuotaCommand ? Omit<C, 'workspaceId' | 'personId'> : never) : never;
+
+/**
+ * One person's ledger as the real decider writes it: each call to `run`
+ * decides a command at a given time with `decide()` from @vevee/domain and
+ * keeps the events, so fixtures match the decider by construction.
+ */
+export class PersonLedger {
+  readonly state: PersonState = emptyPersonState();
+  readonly events: LedgerEvent[] = [];
+
+  constructor(
+    readonly catalog: WorkspaceCatalog,
+    readonly personId: string,
+  ) {}
+
+  /** Decides a command at `at` and returns its events; throws the decider's error when it returns one. */
+  run(at: number, command: PersonCommand): LedgerEvent[] {
+    const decision: Decision = decide(this.state, { ...command, workspaceId: this.catalog.workspaceId, personId: this.personId } as QuotaCommand, {
+      now: at,
+      catalog: this.catalog,
+      newEventId: () => {
+        sequence += 1;
+        return `evt_${sequence}`;
+      },
+      newReservationId: () => {
+        sequence += 1;
+        return `res_${sequence}`;
+      },
+    });
+    if (decision.error !== undefined) throw decision.error;
+    this.events.push(...decision.events);
+    return decision.events;
+  }
 }
 
 export type { LedgerEvent };

@@ -99,14 +99,14 @@ describe('projectBatch', () => {
     const broken = batchOf([tracked(who(0), 'tokens', 1)], 0);
     broken.records[0]!.value = Buffer.from('not json');
     const missing = batchOf([tracked(who(0), 'tokens', 1)], 0);
-    missing.records[0]!.value = Buffer.from(JSON.stringify({ ...tracked(who(0), 'tokens', 1), windows: [{ period: 'week', start: 0, end: 1 }] }));
+    missing.records[0]!.value = Buffer.from(JSON.stringify({ ...tracked(who(0), 'tokens', 1), windows: [{ period: 'fortnight', start: 0, end: 1 }] }));
 
     const brokenOutcome = (await projectBatch(pool, broken)) as AppliedOutcome;
     const missingOutcome = (await projectBatch(pool, missing)) as AppliedOutcome;
 
     expect(brokenOutcome.failure?.error.message).toMatch(/^ledger record is not valid JSON: /);
     expect(missingOutcome.failure?.error.message).toBe(
-      'ledger record UsageTracked has invalid fields: windows[0] must have period day or month and finite start < end',
+      'ledger record UsageTracked has invalid fields: windows[0] must have a period of minute, hour, day, week, month, billing, lifetime and finite start < end',
     );
     expect(missingOutcome).toMatchObject({ nextOffset: 0n, lastHandledOffset: undefined });
   });

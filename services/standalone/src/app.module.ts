@@ -3,6 +3,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { ClickHouseModule } from '@vevee/clickhouse';
 import { CommandModule } from '@vevee/command';
 import { GatewayModule } from '@vevee/gateway';
+import { IngestModule } from '@vevee/ingest';
 import { KafkaModule } from '@vevee/kafka';
 import { PlatformModule, type Logger, type VeveeConfig } from '@vevee/platform';
 import { PostgresModule } from '@vevee/postgres';
@@ -27,6 +28,7 @@ export class StandaloneModule {
         ProjectorPostgresModule,
         ProjectorClickHouseModule,
         GatewayModule,
+        IngestModule,
       ],
     };
   }

@@ -32,12 +32,20 @@ export interface TestStack {
  * ClickHouse directory of the test's own, with one seeded workspace.
  */
 export async function startTestStack(meters: Record<string, { day?: number; month?: number }>, env: Record<string, string> = {}): Promise<TestStack> {
+  return startTestStackWith({ plan: { version: 1, meters } }, env);
+}
+
+/**
+ * Starts the stack like startTestStack, with the seed workspace's plan fields
+ * given as they appear in a seed file: `plan`, or `meters`, `plans` and `defaultPlanId`.
+ */
+export async function startTestStackWith(workspace: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestStack> {
   const environment = await createTestEnvironment(env);
   const seedFile = path.join(testRunDir(), `${environment.config.namespace}.seed.json`);
   writeFileSync(
     seedFile,
     JSON.stringify({
-      workspaces: [{ id: TEST_WORKSPACE, name: 'Test', timeZone: 'UTC', apiKeys: [TEST_API_KEY], plan: { version: 1, meters } }],
+      workspaces: [{ id: TEST_WORKSPACE, name: 'Test', timeZone: 'UTC', apiKeys: [TEST_API_KEY], ...workspace }],
     }),
   );
   const config = loadConfig({ ...process.env, ...configEnv(environment.config), VEVEE_SEED_FILE: seedFile, ...env });

@@ -290,8 +290,14 @@ export class QuotaRpc {
             }),
           );
           if (reply.transfer !== undefined) await this.deliverTransfer(context, personOfReservation(body.reservationId), reply.transfer);
-          const { transfer: _transfer, ...fields } = reply;
-          return fields;
+          return {
+            reservationId: reply.reservationId,
+            quantity: reply.quantity,
+            overage: reply.overage,
+            afterExpiry: reply.afterExpiry,
+            creditQuantity: reply.creditQuantity,
+            capped: reply.capped,
+          };
         }),
 
       release: (request, context) =>

@@ -1,0 +1,90 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { createTestEnvironment, type TestEnvironment } from '@vevee/testing';
+
+import { ANALYTICS_SCHEMA_STEPS, SCHEMA_STEPS, createClickHouse, ensureClickHouseSchema, insertEventRows, quoteDatabase, type EventRow } from '../src';
+
+let sequence = 0;
+
+/** Builds an ingested event's row: the event name goes into both `type` and `event_type`. */
+function row(personId: string, name: string, at: string, metadata: object = {}): EventRow {
+  sequence += 1;
+  return {
+    event_id: `e${sequence}`,
+    workspace_id: 'acme',
+    person_id: personId,
+    type: name as EventRow['type'],
+    event_type: name,
+    meter: '',
+    quantity: 1,
+    cost: 0.25,
+    currency: 'USD',
+    reservation_id: '',
+    idempotency_key: '',
+    at: Date.parse(at),
+    plan_version: 1,
+    metadata: JSON.stringify(metadata),
+    ledger_partition: 0,
+    ledger_offset: String(sequence),
+    payload: '{}',
+  };
+}
+
+describe('analytics schema', () => {
+  let environment: TestEnvironment;
+  let client: ClickHouseClient;
+  let db: string;
+
+  async function select<T>(query: string): Promise<T[]> {
+    const result = await client.query({ query, format: 'JSONEachRow' });
+    return result.json<T>();
+  }
+
+  beforeEach(async () => {
+    environment = await createTestEnvironment();
+    client = createClickHouse(environment.config);
+    db = quoteDatabase(environment.config.clickhouseDatabase);
+  });
+
+  afterEach(async () => {
+    await client.close();
+    await environment.cleanup();
+  });
+
+  it('fills the tables from stored events', async () => {
+    // An install at version 1 with events: only the events table exists.
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+    for (const statement of SCHEMA_STEPS[0]!.statements(db)) await client.command({ query: statement });
+    const stored = [
+      row('anon-1', 'page_view', '2026-05-01T10:00:00Z'),
+      row('anon-1', '$identify', '2026-05-01T10:01:00Z', { set: { plan: 'free' }, setOnce: { first_path: '/' } }),
+      row('user-1', '$alias', '2026-05-01T10:05:00Z', { anonymousId: 'anon-1' }),
+    ];
+    // The page view is stored twice, as a redelivery would store it.
+    await insertEventRows(client, environment.config.clickhouseDatabase, [...stored, stored[0]!]);
+
+    await ensureClickHouseSchema(client, environment.config.clickhouseDatabase);
+    // A crash before the step was recorded repeats its statements.
+    for (const step of ANALYTICS_SCHEMA_STEPS) {
+      for (const statement of step.statements(db)) await client.command({ query: statement });
+    }
+    await insertEventRows(client, environment.config.clickhouseDatabase, [row('user-1', 'page_view', '2026-05-01T11:00:00Z')]);
+
+    expect(await select(`SELECT anonymous_id, person_id FROM ${db}.person_alias_map`)).toEqual([{ anonymous_id: 'anon-1', person_id: 'user-1' }]);
+    expect(await select(`SELECT person_id, key, value FROM ${db}.person_property_values ORDER BY key`)).toEqual([
+      { person_id: 'user-1', key: 'first_path', value: '/' },
+      { person_id: 'user-1', key: 'plan', value: 'free' },
+    ]);
+    expect(await select(`SELECT person_id, first_seen, last_seen FROM ${db}.persons`)).toEqual([
+      { person_id: 'user-1', first_seen: '2026-05-01 10:00:00.000', last_seen: '2026-05-01 11:00:00.000' },
+    ]);
+    // The 10:00 hour contains page_view once (FINAL while filling) and the two identity events.
+    expect(await select(`SELECT toString(hour) AS hour, event_name, sum(events) AS events FROM ${db}.events_hourly GROUP BY hour, event_name ORDER BY hour, event_name`)).toEqual([
+      { hour: '2026-05-01 10:00:00', event_name: '$alias', events: 1 },
+      { hour: '2026-05-01 10:00:00', event_name: '$identify', events: 1 },
+      { hour: '2026-05-01 10:00:00', event_name: 'page_view', events: 1 },
+      { hour: '2026-05-01 11:00:00', event_name: 'page_view', events: 1 },
+    ]);
+  });
+});

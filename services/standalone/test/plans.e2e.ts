@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { personIdOfReservation } from '@vevee/contracts';
+import { VeveeError } from '@vevee/sdk';
+import { waitFor } from '@vevee/testing';
+
+import { TEST_WORKSPACE, startTestStackWith, type TestStack } from './harness';
+
+const limit = (id: string, period: string, amount: number, credits = false) => ({
+  id,
+  meter: 'tokens',
+  amount,
+  period,
+  window: 'calendar',
+  enforcement: 'hard',
+  overage: 'record',
+  credits,
+});
+
+/** Free: 1,000 tokens a day and 2,000 a month. Pro: 200 a minute, and 2,000 a month with credits above it. */
+const CATALOG = {
+  meters: { tokens: { unit: 'tokens', aggregation: 'sum', displayName: 'Tokens' } },
+  plans: {
+    free: { name: 'Free', limits: [limit('tokens-day', 'day', 1_000), limit('tokens-month', 'month', 2_000)] },
+    pro: { name: 'Pro', limits: [limit('tokens-minute', 'minute', 200), limit('tokens-month', 'month', 2_000, true)] },
+  },
+  defaultPlanId: 'free',
+};
+
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStackWith(CATALOG);
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** Returns the person's counter of a period in PostgreSQL for the window open now. */
+async function counterInPostgres(personId: string, period: string): Promise<{ used: number; reserved: number } | undefined> {
+  const result = await stack.pool.query<{ used: string; reserved: string }>(
+    `SELECT used, reserved FROM usage_counters
+      WHERE workspace_id = $1 AND person_id = $2 AND meter = 'tokens' AND period = $3 AND window_start <= now() AND window_end > now()`,
+    [TEST_WORKSPACE, personId, period],
+  );
+  const row = result.rows[0];
+  return row === undefined ? undefined : { used: Number(row.used), reserved: Number(row.reserved) };
+}
+
+describe('plans, subscriptions and credits over RPC', () => {
+  it('applies two limits, an upgrade and a credit top-up', async () => {
+    const personId = 'alice';
+    const sdk = stack.sdk;
+
+    // On the free plan, tracked usage counts in the day and month windows.
+    await sdk.track({ personId, eventType: 'batch.job', meter: 'tokens', quantity: 1_900 });
+    expect(await sdk.reserve({ personId, meter: 'tokens', quantity: 10 })).toMatchObject({ allowed: false, period: 'day', limit: 1_000, remaining: 0 });
+
+    const occurredAt = new Date();
+    const upgrade = { personId, planId: 'pro', status: 'active', source: 'stripe', externalId: 'evt_2', occurredAt };
+    expect(await sdk.upsertSubscription(upgrade)).toMatchObject({ applied: true, outcome: 'applied', current: { planId: 'pro', status: 'active' } });
+    expect(await sdk.upsertSubscription(upgrade)).toMatchObject({ applied: false, outcome: 'duplicate' });
+    const older = { ...upgrade, planId: 'free', externalId: 'evt_1', occurredAt: new Date(occurredAt.getTime() - 60_000) };
+    expect(await sdk.upsertSubscription(older)).toMatchObject({ applied: false, outcome: 'stale', current: { planId: 'pro' } });
+
+    // The minute limit denies first, and the month keeps its 100 tokens.
+    expect(await sdk.reserve({ personId, meter: 'tokens', quantity: 250 })).toMatchObject({ allowed: false, period: 'minute', limit: 200, remaining: 200 });
+    expect(await sdk.reserve({ personId, meter: 'tokens', quantity: 150 })).toMatchObject({ allowed: false, period: 'month', limit: 2_000, remaining: 100 });
+    expect(await sdk.check({ personId, meter: 'tokens', quantity: 100 })).toMatchObject({ allowed: true, period: 'month', remaining: 0, creditQuantity: 0 });
+
+    const topUp = { personId, meter: 'tokens', amount: 300, idempotencyKey: 'topup-1', reason: 'top-up' };
+    const grant = await sdk.grantCredits(topUp);
+    expect(grant.balance).toBe(300);
+    expect(await sdk.check({ personId, meter: 'tokens', quantity: 150 })).toMatchObject({ allowed: true, creditQuantity: 50 });
+
+    const hold = await sdk.reserve({ personId, meter: 'tokens', quantity: 150 });
+    expect(hold).toMatchObject({ allowed: true, creditQuantity: 50 });
+    expect(await sdk.commit({ reservationId: hold.reservationId, quantity: 150 })).toMatchObject({ quantity: 150, creditQuantity: 50, overage: 0 });
+    // The same key creates no second grant, and answers the balance left.
+    expect(await sdk.grantCredits(topUp)).toEqual({ grantId: grant.grantId, balance: 250 });
+
+    // The month counts the 100 tokens of allowance; the credit paid for the other 50.
+    await waitFor('PostgreSQL to show the month at its limit', async () => (await counterInPostgres(personId, 'month'))?.used === 2_000);
+    expect(await counterInPostgres(personId, 'day')).toEqual({ used: 1_900, reserved: 0 });
+  });
+
+  it('rejects an unknown plan and a bad subscription with the field named', async () => {
+    const base = { personId: 'carol', planId: 'gold', status: 'active', source: 'stripe', externalId: 'evt_9', occurredAt: new Date() };
+    await expect(stack.sdk.upsertSubscription(base)).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('unknown plan "gold"') });
+    const error = await stack.sdk.upsertSubscription({ ...base, planId: 'pro', status: 'lapsed' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(VeveeError);
+    expect((error as VeveeError).message).toContain('status must be one of active, trialing, past_due, paused, canceled');
+    const grant = await stack.sdk.grantCredits({ personId: 'carol', meter: 'tokens', amount: -5 }).catch((caught: unknown) => caught);
+    expect((grant as VeveeError).message).toContain('amount must be greater than 0');
+  });
+
+  it('alias › moves anonymous usage to the known person once', async () => {
+    const sdk = stack.sdk;
+    await sdk.track({ personId: 'anon-7', eventType: 'chat', meter: 'tokens', quantity: 40 });
+    await sdk.track({ personId: 'bob', eventType: 'chat', meter: 'tokens', quantity: 500 });
+    await sdk.identify({ personId: 'anon-7', set: { plan: 'trial' }, setOnce: { firstSource: 'ad' } });
+
+    const first = await sdk.alias({ anonymousId: 'anon-7', knownId: 'bob' });
+    expect(first.transfers.map((transfer) => [transfer.period, transfer.used])).toEqual([
+      ['day', 40],
+      ['month', 40],
+    ]);
+    expect(await sdk.alias({ anonymousId: 'anon-7', knownId: 'bob' })).toEqual(first);
+
+    // Requests for the anonymous id now run for bob: 1,000 - 540 leaves 460 today.
+    const hold = await sdk.reserve({ personId: 'anon-7', meter: 'tokens', quantity: 460 });
+    expect(hold).toMatchObject({ allowed: true, remaining: 0, period: 'day' });
+    expect(personIdOfReservation(hold.reservationId)).toBe('bob');
+    await sdk.release({ reservationId: hold.reservationId });
+
+    await waitFor('PostgreSQL to move the usage to bob', async () => (await counterInPostgres('bob', 'day'))?.used === 540);
+    expect(await counterInPostgres('anon-7', 'day')).toEqual({ used: 0, reserved: 0 });
+  });
+});
