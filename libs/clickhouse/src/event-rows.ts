@@ -132,7 +132,8 @@ export function toEventRow(event: LedgerEvent, position: LedgerPosition, payload
     // An alias row belongs to the known person, as an `$alias` event that names the anonymous id.
     person_id: event.type === 'UsageTransferredOut' && event.reservationId === undefined ? event.targetPersonId : event.personId,
     type: event.type,
-    at: event.at,
+    // An ingested event keeps the time its sender gave it, so funnels see the steps in their order.
+    at: event.type === 'UsageTracked' && event.occurredAt !== undefined ? event.occurredAt : event.at,
     plan_version: event.planVersion,
     ...typeColumns(event),
     ledger_partition: position.partition,

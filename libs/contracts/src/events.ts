@@ -122,6 +122,11 @@ export interface UsageTrackedEvent extends EnvelopeBase {
   windows: WindowRef[];
   /** The part of the quantity paid by credits; CreditsBurned events before this one record the grants. */
   creditQuantity?: number;
+  /**
+   * When the sender says the event happened, for an event from the ingest
+   * sink. Analytics order events by it; quota windows use `at`.
+   */
+  occurredAt?: number;
 }
 
 /** How a commit above its reservation is counted: in full with the overage recorded, or capped at the reservation. */

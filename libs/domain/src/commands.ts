@@ -35,6 +35,8 @@ export interface ReleaseQuotaCommand extends PersonCommand {
 
 export interface TrackUsageCommand extends PersonCommand {
   kind: 'track';
+  /** When the sender says the event happened; analytics use it, quota windows use the decision time. */
+  occurredAt?: number;
   eventType: string;
   meter: string;
   quantity: number;

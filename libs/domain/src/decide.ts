@@ -662,6 +662,7 @@ function decideTrack(decider: Decider, command: TrackUsageCommand): Outcome<Trac
     metadata: command.metadata,
     windows,
     creditQuantity: roundAmount(burns.reduce((sum, burn) => sum + burn.amount, 0)),
+    ...(command.occurredAt === undefined ? {} : { occurredAt: command.occurredAt }),
   };
   return { events: [...burns, event], reply: { kind: 'track', eventId } };
 }

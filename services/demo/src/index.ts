@@ -7,3 +7,5 @@ export * from './replay';
 export * from './report';
 export * from './usage-summary';
 export * from './run-demo';
+export * from './plans-demo';
+export * from './funnel-demo';

@@ -9,6 +9,9 @@
  * - DEMO_REQUESTS: trace requests to replay, from the first, default 3000.
  * - DEMO_SPEEDUP: replay pace relative to the trace, default 30.
  * - DEMO_PERSON_PREFIX: prefix of person ids, default `user-`.
+ * - KAFKA_BROKERS: the Kafka of the running Vevee, for the ingest batch, default 127.0.0.1:19092.
+ * - VEVEE_NAMESPACE: the topic namespace of the running Vevee, default none.
+ * - DEMO_WORKSPACE: the workspace of VEVEE_API_KEY, default `demo`.
  */
 import { DEFAULT_REQUESTS, DEFAULT_SPEEDUP, runDemo, type RunDemoOptions } from './run-demo';
 
@@ -36,6 +39,11 @@ function readOptions(env: NodeJS.ProcessEnv): { options: Omit<RunDemoOptions, 'l
     problems.push(`DEMO_SPEEDUP ${JSON.stringify(env.DEMO_SPEEDUP)} is invalid; set a positive number such as 30`);
   }
 
+  const kafkaBrokers = (env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',').map((broker) => broker.trim());
+  if (kafkaBrokers.some((broker) => !/^[^\s:]+:\d+$/.test(broker))) {
+    problems.push(`KAFKA_BROKERS ${JSON.stringify(env.KAFKA_BROKERS)} is invalid; set comma-separated host:port pairs such as 127.0.0.1:19092`);
+  }
+
   if (problems.length > 0) return { problems };
   return {
     options: {
@@ -45,6 +53,9 @@ function readOptions(env: NodeJS.ProcessEnv): { options: Omit<RunDemoOptions, 'l
       requests,
       speedup,
       ...(env.DEMO_PERSON_PREFIX === undefined ? {} : { personPrefix: env.DEMO_PERSON_PREFIX }),
+      kafkaBrokers,
+      namespace: env.VEVEE_NAMESPACE ?? '',
+      workspaceId: env.DEMO_WORKSPACE ?? 'demo',
     },
   };
 }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 import { Vevee } from '@vevee/sdk';
 
+import { runFunnelDemo, type FunnelDemoResult } from './funnel-demo';
+import { runPlansDemo, type PlansDemoResult } from './plans-demo';
 import { formatCount, formatPersonReport, formatTotals, formatUsageSummary } from './report';
 import { replay } from './replay';
 import { totalTally, type PersonTally } from './tally';
@@ -48,12 +50,20 @@ export interface RunDemoOptions {
   tracePath?: string;
   /** How long to wait for the usage summary to count every event, in milliseconds. */
   summaryDeadlineMs?: number;
+  /** Kafka bootstrap servers of the running Vevee, for the ingest batch; without them the batch is skipped. */
+  kafkaBrokers?: string[];
+  /** The topic namespace of the running Vevee (`VEVEE_NAMESPACE`). */
+  namespace?: string;
+  /** The workspace the API key belongs to, which the ingested events name. Default `demo`. */
+  workspaceId?: string;
 }
 
 export interface DemoResult {
   tallies: Map<string, PersonTally>;
   total: PersonTally;
   summary: SummaryWaitResult;
+  plans: PlansDemoResult;
+  funnel: FunnelDemoResult | undefined;
 }
 
 /** Loads the trace and plans the replay: persons, models and failures, then the bursts. */
@@ -97,6 +107,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoResult> {
 
   const client = new Vevee({ apiKey: options.apiKey, baseUrl: options.baseUrl });
   const startedAt = new Date();
+  const runId = randomUUID().slice(0, 8);
   let tallies: Map<string, PersonTally>;
   let errorsLogged = 0;
   try {
@@ -104,14 +115,15 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoResult> {
       client,
       schedule,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-      runId: randomUUID().slice(0, 8),
+      runId,
       onError: (request, outcome) => {
         // Only the first five errors are printed, but the tables count all of them.
         if (errorsLogged++ < 5) log(`${outcome.step} failed for request ${request.index} of ${request.personId}: ${outcome.code}: ${outcome.message}`);
       },
     });
-  } finally {
+  } catch (error) {
     client.close();
+    throw error;
   }
   const finishedAt = new Date();
   log(`replay finished in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s`);
@@ -143,5 +155,27 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoResult> {
     log(`WARNING: the summary counted ${formatCount(summary.summary.events)} events when the deadline passed; the replay produced ${formatCount(total.ledgerEvents)}`);
   }
 
-  return { tallies, total, summary };
+  log('');
+  let plans: PlansDemoResult;
+  try {
+    plans = await runPlansDemo({ client, log, graphqlUrl: options.graphqlUrl, apiKey: options.apiKey, personId: `${options.personPrefix ?? 'user-'}plans-${runId}` });
+  } finally {
+    client.close();
+  }
+
+  let funnel: FunnelDemoResult | undefined;
+  if (options.kafkaBrokers !== undefined) {
+    log('');
+    funnel = await runFunnelDemo({
+      log,
+      graphqlUrl: options.graphqlUrl,
+      apiKey: options.apiKey,
+      workspaceId: options.workspaceId ?? 'demo',
+      kafkaBrokers: options.kafkaBrokers,
+      namespace: options.namespace ?? '',
+      runId,
+    });
+  }
+
+  return { tallies, total, summary, plans, funnel };
 }

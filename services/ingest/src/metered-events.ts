@@ -28,8 +28,9 @@ function trackCommand(event: IngestEvent): TrackUsageCommand {
     cost: event.cost,
     currency: event.currency,
     // The decider stamps its own decision time and event id, so the event's
-    // own id and time travel in the metadata.
+    // own id and time travel in the metadata, and the time in occurredAt too.
     metadata: { ...event.properties, $eventId: event.eventId, $timestamp: new Date(event.at).toISOString() },
+    occurredAt: event.at,
     idempotencyKey: ingestIdempotencyKey(event.eventId),
   });
 }

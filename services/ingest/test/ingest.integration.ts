@@ -112,8 +112,9 @@ describe('ingest sink', () => {
 
   it('counts a metered event once in the person counters', async () => {
     const personId = 'metered-person';
-    const first = eventRecord(TEST_WORKSPACE, personId, 'metered-1', { type: 'chat.completion', meter: 'tokens', quantity: 300, cost: 0.01, currency: 'USD' });
-    const second = eventRecord(TEST_WORKSPACE, personId, 'metered-2', { type: 'chat.completion', meter: 'tokens', quantity: 200 });
+    const sentAt = [Date.now() - 120_000, Date.now() - 90_000];
+    const first = eventRecord(TEST_WORKSPACE, personId, 'metered-1', { type: 'chat.completion', meter: 'tokens', quantity: 300, cost: 0.01, currency: 'USD', timestamp: sentAt[0] });
+    const second = eventRecord(TEST_WORKSPACE, personId, 'metered-2', { type: 'chat.completion', meter: 'tokens', quantity: 200, timestamp: sentAt[1] });
     await produceRecords(kafka, stack.config, [first, second, first]);
     await produceRecords(kafka, stack.config, [first]);
 
@@ -134,6 +135,15 @@ describe('ingest sink', () => {
     });
     expect(tracked).toBe(2);
     expect(await ingestedCount(personId)).toBe(0);
+
+    // ClickHouse keeps the time each event was sent with, not the decision time.
+    const rows = await stack.clickhouse.query({
+      query: `SELECT toUnixTimestamp64Milli(at) AS at FROM ${stack.config.clickhouseDatabase}.events FINAL
+              WHERE workspace_id = {workspace:String} AND person_id = {person:String} AND type = 'UsageTracked' ORDER BY at`,
+      query_params: { workspace: TEST_WORKSPACE, person: personId },
+      format: 'JSONEachRow',
+    });
+    expect((await rows.json<{ at: string }>()).map((row) => Number(row.at))).toEqual(sentAt);
   });
 });
 
