@@ -30,7 +30,24 @@ export const MAX_ANALYST_QUERY_SECONDS = 10;
  * system, dictionaries and Join tables. Table functions (file(), url(),
  * remote(), …) are rejected separately, from the query tree.
  */
-const FORBIDDEN_FUNCTIONS = new Set(['file', 'joinget', 'joingetornull', 'getserversetting', 'getmergetreesetting', 'getmacro', 'filesystemavailable', 'filesystemcapacity', 'filesystemunreserved']);
+const FORBIDDEN_FUNCTIONS = new Set([
+  'file',
+  'joinget',
+  'joingetornull',
+  'getserversetting',
+  'getmergetreesetting',
+  'getmacro',
+  'filesystemavailable',
+  'filesystemcapacity',
+  'filesystemunreserved',
+  // Facts about the machine, which analysts have no use for.
+  'hostname',
+  'fqdn',
+  'uptime',
+  'version',
+  'buildid',
+  'getosinformation',
+]);
 const FORBIDDEN_FUNCTION_PREFIXES = ['dictget', 'dicthas', 'dictisin'];
 
 function isForbiddenFunction(name: string): boolean {
@@ -184,7 +201,7 @@ export function checkAnalystQueryText(query: string): string {
     const isCall = body[index + 1]?.kind === 'symbol' && body[index + 1]?.text === '(';
     if (token.kind === 'word' && !isCall && (name === 'settings' || name === 'format' || name === 'into')) {
       throw new AnalystQueryError(
-        `argument "query" has a ${token.text.toUpperCase()} clause at character ${token.offset + 1}: the SQL endpoint sets the query's settings and output format itself, so remove it`,
+        `argument "query" has ${token.text.toUpperCase() === 'INTO' ? 'an' : 'a'} ${token.text.toUpperCase()} clause at character ${token.offset + 1}: the SQL endpoint sets the query's settings and output format itself, so remove it`,
       );
     }
     if (isCall && (token.kind === 'word' || token.kind === 'quoted_identifier')) {

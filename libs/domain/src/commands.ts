@@ -99,7 +99,13 @@ export interface TransferInCommand extends PersonCommand {
   transfers: UsageTransfer[];
 }
 
+/** Answers whether the person still stands for itself, or names the person it was merged into. */
+export interface ResolvePersonCommand extends PersonCommand {
+  kind: 'resolve';
+}
+
 export type QuotaCommand =
+  | ResolvePersonCommand
   | MergeIntoCommand
   | TransferInCommand
   | CheckQuotaCommand

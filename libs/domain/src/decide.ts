@@ -122,13 +122,19 @@ export interface MergeReply {
   transfer: TransferOut;
 }
 
+/** The person itself, not merged into another. A merged person answers with MergedPersonError. */
+export interface ResolveReply {
+  kind: 'resolve';
+  personId: string;
+}
+
 export interface TransferInReply {
   kind: 'transferIn';
   /** False when the transfer was applied before. */
   applied: boolean;
 }
 
-export type QuotaReply = MergeReply | TransferInReply | ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply | SubscriptionReply | GrantReply | CheckReply;
+export type QuotaReply = ResolveReply | MergeReply | TransferInReply | ReserveReply | CommitReply | ReleaseReply | TrackReply | ExpireReply | SubscriptionReply | GrantReply | CheckReply;
 
 /**
  * The outcome of one command. `events` must be appended to the ledger even when
@@ -140,6 +146,9 @@ export interface Decision {
   reply: QuotaReply | undefined;
   error: DomainError | undefined;
 }
+
+/** How far a subscription change's occurredAt may lie after the decision time, for clock skew. */
+export const MAX_OCCURRED_AT_AHEAD_MS = 10 * 60_000;
 
 const BILLED_STATUSES = new Set(['active', 'trialing', 'past_due']);
 
@@ -677,6 +686,14 @@ function decideSubscription({ state, context, envelope }: Decider, command: Upse
     scheduled: subscription.scheduled,
   });
   if (subscription.appliedExternalIds.includes(command.externalId)) return { events: [], reply: replyWith('duplicate') };
+  if (command.occurredAt > context.now + MAX_OCCURRED_AT_AHEAD_MS) {
+    // Accepting it would mark every later real change as stale.
+    throw new DomainError(
+      'invalid_argument',
+      'occurredAt',
+      `occurredAt ${new Date(command.occurredAt).toISOString()} is more than 10 minutes after the server's time ${new Date(context.now).toISOString()}; send the time the billing system made the change, and check its clock`,
+    );
+  }
   if (command.occurredAt < subscription.occurredAt) return { events: [], reply: replyWith('stale') };
   if (latestPlanVersion(context.catalog, command.planId) === undefined) {
     const known = Object.keys(context.catalog.plans).join(', ');
@@ -891,12 +908,14 @@ export function decide(state: PersonState, command: QuotaCommand, context: Decis
 }
 
 /** Commands that a merged person hands on to the person it was merged into. */
-const REDIRECTED_AFTER_MERGE = new Set<QuotaCommand['kind']>(['reserve', 'check', 'track', 'upsertSubscription', 'grantCredits', 'transferIn']);
+const REDIRECTED_AFTER_MERGE = new Set<QuotaCommand['kind']>(['resolve', 'reserve', 'check', 'track', 'upsertSubscription', 'grantCredits', 'transferIn']);
 
 function decideCommand(decider: Decider, command: QuotaCommand, expiredCount: number): Outcome<QuotaReply> {
   const merge = decider.state.merge;
   if (merge !== null && REDIRECTED_AFTER_MERGE.has(command.kind)) throw new MergedPersonError(command.personId, merge.targetPersonId);
   switch (command.kind) {
+    case 'resolve':
+      return { events: [], reply: { kind: 'resolve', personId: command.personId } };
     case 'mergeInto':
       return decideMergeInto(decider, command);
     case 'transferIn':

@@ -11,8 +11,28 @@ const PINO_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** Creates a kafkajs client that logs through the process logger. */
+/**
+ * Drops Node's TimeoutNegativeWarning. kafkajs 2.x computes some request
+ * timeouts from a time in the past and passes a negative delay to setTimeout,
+ * which Node runs after 1 ms, the behaviour kafkajs expects, and reports with
+ * this warning on every start (kafkajs issue 1751). Other warnings still print.
+ */
+export function dropNegativeTimeoutWarnings(): void {
+  if (negativeTimeoutWarningsDropped) return;
+  negativeTimeoutWarningsDropped = true;
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+let negativeTimeoutWarningsDropped = false;
+
 export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: Logger, clientId = 'vevee'): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
+  dropNegativeTimeoutWarnings();
   return new Kafka({
     clientId,
     brokers: config.kafkaBrokers,

@@ -156,6 +156,10 @@ export async function publishPlanVersion(
   let planVersion: PlanVersion | undefined;
   const catalog = await changeCatalog(pool, workspaceId, async (client, current) => {
     const limits: LimitDefinition[] = parseLimits(input.limits, 'limits', current.meters, problems);
+    if (Array.isArray(input.limits) && input.limits.length === 0) {
+      // Every reserve of a subscriber would fail: a meter without a limit in the plan is refused.
+      problems.add('limits', 'is empty: give the plan version at least one limit, for example a high monthly limit on each meter its subscribers use');
+    }
     throwIfAny(problems);
     const version = (latestPlanVersion(current, planId)?.version ?? 0) + 1;
     planVersion = { planId, version, name, limits };

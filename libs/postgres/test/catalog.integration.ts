@@ -71,7 +71,7 @@ describe('catalog', () => {
     it('setDefaultPlan › switches to a published plan', async () => {
       await defineMeter(pool, 'acme', { key: 'tokens', unit: 'tokens' });
       await publishPlanVersion(pool, 'acme', { planId: 'free', name: 'Free', limits: [TOKENS_DAY] });
-      await publishPlanVersion(pool, 'acme', { planId: 'pro', name: 'Pro', limits: [] });
+      await publishPlanVersion(pool, 'acme', { planId: 'pro', name: 'Pro', limits: [{ ...TOKENS_DAY, amount: 50_000 }] });
 
       const catalog = await setDefaultPlan(pool, 'acme', 'pro');
 
@@ -97,6 +97,9 @@ describe('catalog', () => {
         'limits[1].meter is not a defined meter: use one of tokens',
         'limits[1].amount must be a number above 0 and at most 1000000000000000',
         'limits[1].id repeats the id "tokens-day" of limits[0]: give each limit of a plan version its own id',
+      ]);
+      expect(await problemsOf(publishPlanVersion(pool, 'acme', { planId: 'team', name: 'Team', limits: [] }))).toEqual([
+        'limits is empty: give the plan version at least one limit, for example a high monthly limit on each meter its subscribers use',
       ]);
       expect(await problemsOf(setDefaultPlan(pool, 'acme', 'gold'))).toEqual(['planId is not a published plan: use one of (none yet: publish a plan version first)']);
 

@@ -194,6 +194,12 @@ function checkEncodable(input: { ttlSeconds?: number; metadata?: Record<string, 
   }
 }
 
+/** Converts a date for the wire, naming the field when the date is invalid. */
+function timestampOf(field: string, date: Date): Timestamp {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw invalid(field, 'must be a valid Date');
+  return timestampFromDate(date);
+}
+
 function dateOf(timestamp: Timestamp | undefined): Date | undefined {
   return timestamp === undefined ? undefined : timestampDate(timestamp);
 }
@@ -263,8 +269,8 @@ export class Vevee {
       this.client.upsertSubscription(
         {
           ...input,
-          startsAt: input.startsAt === undefined ? undefined : timestampFromDate(input.startsAt),
-          occurredAt: timestampFromDate(input.occurredAt),
+          startsAt: input.startsAt === undefined ? undefined : timestampOf('startsAt', input.startsAt),
+          occurredAt: timestampOf('occurredAt', input.occurredAt),
           effective: input.effective ?? 'immediately',
           reason: input.reason ?? '',
         },
@@ -316,8 +322,8 @@ export class Vevee {
           meter: input.meter,
           amount: input.amount,
           priority: input.priority ?? 0,
-          effectiveAt: input.effectiveAt === undefined ? undefined : timestampFromDate(input.effectiveAt),
-          expiresAt: input.expiresAt === undefined ? undefined : timestampFromDate(input.expiresAt),
+          effectiveAt: input.effectiveAt === undefined ? undefined : timestampOf('effectiveAt', input.effectiveAt),
+          expiresAt: input.expiresAt === undefined ? undefined : timestampOf('expiresAt', input.expiresAt),
           recurrence:
             input.recurrence === undefined
               ? undefined

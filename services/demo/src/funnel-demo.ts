@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 
 import { INGEST_DLQ_TOPIC, INGEST_TOPIC, namespacedTopic } from '@vevee/contracts';
+import { dropNegativeTimeoutWarnings } from '@vevee/kafka';
 
 import { formatCount } from './report';
 import { seededRandom } from './random';
@@ -84,7 +85,8 @@ export function funnelBatch(options: Pick<FunnelDemoOptions, 'workspaceId' | 'ru
     if (random() >= STEP_RATES[2]!) continue;
 
     at += 5_000;
-    push(knownId, { type: 'upgrade', timestamp: at, cost: 20, currency: 'USD' });
+    // The price is revenue, not a cost of serving the person, so it goes in the properties.
+    push(knownId, { type: 'upgrade', timestamp: at, properties: { plan: 'pro', priceUsd: 20 } });
     expected[3]! += 1;
   }
 
@@ -105,6 +107,7 @@ export async function runFunnelDemo(options: FunnelDemoOptions): Promise<FunnelD
   const ingestTopic = namespacedTopic(options.namespace, INGEST_TOPIC);
   const dlqTopic = namespacedTopic(options.namespace, INGEST_DLQ_TOPIC);
 
+  dropNegativeTimeoutWarnings();
   const kafka = new Kafka({ clientId: 'vevee-demo', brokers: options.kafkaBrokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const consumer = kafka.consumer({ groupId: `vevee-demo-${options.runId}` });
@@ -135,7 +138,7 @@ export async function runFunnelDemo(options: FunnelDemoOptions): Promise<FunnelD
 
   const funnel = await waitForFunnel(options, startedAt, expected);
   log(`funnel from the GraphQL API (${FUNNEL_STEPS.join(' -> ')}, within 1 hour; visitors joined to their accounts by $alias):`);
-  log('  step           persons  of first  of previous  cost of these persons');
+  log('  step           persons  of first  of previous  model cost of these persons');
   for (const step of funnel.steps) {
     log(
       `  ${step.eventName.padEnd(13)} ${formatCount(step.persons).padStart(8)} ${percent(step.conversionRate).padStart(9)} ${percent(step.stepConversionRate).padStart(12)}  $${step.cost.toFixed(4)}`,

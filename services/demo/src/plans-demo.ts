@@ -56,7 +56,9 @@ export async function runPlansDemo(options: PlansDemoOptions): Promise<PlansDemo
   log(`plans, subscriptions and credits, for person ${personId}:`);
   const batch = DEMO_PLANS.pro.tokensPerMonth - 5_000;
   await client.track({ personId, eventType: 'batch.job', meter: 'tokens', quantity: batch });
-  log(`  on the default plan "${DEMO_PLANS.free.id}" (${formatCount(DEMO_PLANS.free.tokensPerDay)} tokens per day), a batch job tracked ${formatCount(batch)} tokens`);
+  log(
+    `  on the default plan "${DEMO_PLANS.free.id}" (${formatCount(DEMO_PLANS.free.tokensPerDay)} tokens per day), a batch job tracked ${formatCount(batch)} tokens (track records usage past a limit; only reserve denies)`,
+  );
   await reserve('free plan, past the daily cap', 10_000);
 
   const webhook = {

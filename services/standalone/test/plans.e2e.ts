@@ -93,6 +93,11 @@ describe('plans, subscriptions and credits over RPC', () => {
     expect((error as VeveeError).message).toContain('status must be one of active, trialing, past_due, paused, canceled');
     const grant = await stack.sdk.grantCredits({ personId: 'carol', meter: 'tokens', amount: -5 }).catch((caught: unknown) => caught);
     expect((grant as VeveeError).message).toContain('amount must be greater than 0');
+
+    // A change dated in the future would make every later real change look stale.
+    const future = { ...base, planId: 'pro', externalId: 'evt_10', occurredAt: new Date(Date.now() + 365 * 86_400_000) };
+    await expect(stack.sdk.upsertSubscription(future)).rejects.toMatchObject({ code: 'invalid_argument', fields: ['occurredAt'] });
+    await expect(stack.sdk.upsertSubscription({ ...base, occurredAt: new Date(Number.NaN) })).rejects.toMatchObject({ code: 'invalid_argument', fields: ['occurredAt'] });
   });
 
   it('alias › moves anonymous usage to the known person once', async () => {
@@ -107,6 +112,9 @@ describe('plans, subscriptions and credits over RPC', () => {
       ['month', 40],
     ]);
     expect(await sdk.alias({ anonymousId: 'anon-7', knownId: 'bob' })).toEqual(first);
+    // The same alias with its ids swapped would merge bob into himself through anon-7.
+    await expect(sdk.alias({ anonymousId: 'bob', knownId: 'anon-7' })).rejects.toMatchObject({ code: 'invalid_argument', fields: ['knownId'] });
+    await expect(sdk.alias({ anonymousId: '', knownId: 'bob' })).rejects.toMatchObject({ message: expect.stringContaining('anonymousId is required') });
 
     // Requests for the anonymous id now run for bob: 1,000 - 540 leaves 460 today.
     const hold = await sdk.reserve({ personId: 'anon-7', meter: 'tokens', quantity: 460 });

@@ -7,6 +7,8 @@ import type {
   GrantReply,
   MergeIntoCommand as MergeInput,
   MergeReply,
+  ResolvePersonCommand as ResolveInput,
+  ResolveReply,
   SubscriptionReply,
   TransferInCommand as TransferInput,
   TransferInReply,
@@ -66,6 +68,13 @@ export class UpsertSubscriptionCommand extends Command<SubscriptionReply> {
 /** Adds a credit grant to a person. */
 export class GrantCreditsCommand extends Command<GrantReply> {
   constructor(readonly input: GrantInput) {
+    super();
+  }
+}
+
+/** Answers whether a person stands for itself or was merged into another. */
+export class ResolvePersonCommand extends Command<ResolveReply> {
+  constructor(readonly input: ResolveInput) {
     super();
   }
 }

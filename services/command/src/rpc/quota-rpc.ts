@@ -15,6 +15,7 @@ import {
   MergePersonCommand,
   ReleaseQuotaCommand,
   ReserveQuotaCommand,
+  ResolvePersonCommand,
   TrackUsageCommand,
   TransferUsageCommand,
   UpsertSubscriptionCommand,
@@ -35,6 +36,7 @@ import {
   TrackRequestBody,
   TransferUsageRequestBody,
   UpsertSubscriptionRequestBody,
+  INVALID_FIELDS_HEADER,
   validateRequest,
 } from './requests';
 
@@ -240,12 +242,15 @@ export class QuotaRpc {
         this.run(async () => {
           const body = validateRequest(new AliasRequestBody(), { ...request }, 'AliasRequest');
           if (body.anonymousId === body.knownId) {
-            throw new ConnectError('invalid AliasRequest: knownId must differ from anonymousId', Code.InvalidArgument);
+            const error = new ConnectError('invalid AliasRequest: knownId must differ from anonymousId', Code.InvalidArgument);
+            error.metadata.set(INVALID_FIELDS_HEADER, 'knownId');
+            throw error;
           }
           const url = this.ownerElsewhere(context, body.anonymousId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.alias(request, options));
+          const knownId = await this.resolveKnownPerson(context, body.anonymousId, body.knownId);
           const reply = await this.commandBus.execute(
-            new MergePersonCommand({ kind: 'mergeInto', workspaceId: workspaceOf(context), personId: body.anonymousId, targetPersonId: body.knownId }),
+            new MergePersonCommand({ kind: 'mergeInto', workspaceId: workspaceOf(context), personId: body.anonymousId, targetPersonId: knownId }),
           );
           // A failure here leaves the usage with the anonymous person; repeating Alias delivers it, once.
           await this.deliverTransfer(context, body.anonymousId, reply.transfer);
@@ -359,6 +364,28 @@ export class QuotaRpc {
     }
   }
 
+  /**
+   * Returns the person that `knownId` stands for now: itself, or the person it
+   * was merged into. Rejects an alias that would merge a person into itself
+   * through earlier merges, such as the same alias sent again with its ids
+   * swapped, which would otherwise leave both ids merged into each other.
+   * NOTE: only a known person decided by this replica is checked.
+   */
+  private async resolveKnownPerson(context: HandlerContext, anonymousId: string, knownId: string): Promise<string> {
+    const workspaceId = workspaceOf(context);
+    if (this.decider.locate(workspaceId, knownId).kind !== 'local') return knownId;
+    const resolved = await this.followMerges(context, knownId, (personId) => new ResolvePersonCommand({ kind: 'resolve', workspaceId, personId }));
+    if (resolved.personId === anonymousId) {
+      const error = new ConnectError(
+        `invalid AliasRequest: knownId "${knownId}" was merged into "${anonymousId}" earlier, so this alias would merge "${anonymousId}" into itself; check the order of anonymousId and knownId`,
+        Code.InvalidArgument,
+      );
+      error.metadata.set(INVALID_FIELDS_HEADER, 'knownId');
+      throw error;
+    }
+    return resolved.personId;
+  }
+
   /** Hands a merged person's usage to the person it was merged into, here or on its owner. */
   private async deliverTransfer(context: HandlerContext, sourcePersonId: string, transfer: TransferOut): Promise<void> {
     if (transfer.transfers.length === 0) return;
@@ -407,10 +434,11 @@ export class QuotaRpc {
       return reply;
     } catch (error) {
       this.decider.countForward('error');
-      // These codes come from the connection to the owner, not from its reply,
-      // and every command carries an idempotency key, so the caller may retry.
-      const connectionCodes = [Code.Aborted, Code.Canceled, Code.Unknown, Code.DeadlineExceeded];
-      if (error instanceof ConnectError && !connectionCodes.includes(error.code)) throw error;
+      // An error the owner replied with goes back as it is. Any other error comes
+      // from the connection to the owner (a refused or broken socket is reported
+      // as internal, a timeout as deadline_exceeded), and every command carries
+      // an idempotency key, so the caller may retry.
+      if (error instanceof ConnectError && error.isWireError) throw error;
       throw unavailable(`forwarding to the owner at ${url} failed; retry with the same idempotency key`, error);
     }
   }

@@ -19,11 +19,16 @@ export const MAX_AMOUNT = 1e15;
 // the first failure; applyDecorators applies them in the order listed.
 
 function IsPersonId(subject: string): PropertyDecorator {
+  return IsPersonField('personId', `send the id of the person the ${subject} is for`);
+}
+
+/** Checks a field that holds a person id: required (with `hint` saying what to send), at most 256 characters, no control characters. */
+function IsPersonField(field: string, hint: string): PropertyDecorator {
   return applyDecorators(
-    IsString(),
-    IsNotEmpty({ message: `personId is required: send the id of the person the ${subject} is for` }),
-    MaxLength(256),
-    Matches(PERSON_ID, { message: 'personId must not contain control characters' }),
+    IsString({ message: `${field} must be a string` }),
+    IsNotEmpty({ message: `${field} is required: ${hint}` }),
+    MaxLength(256, { message: `${field} must be at most 256 characters` }),
+    Matches(PERSON_ID, { message: `${field} must not contain control characters` }),
   );
 }
 
@@ -247,16 +252,10 @@ export class GrantCreditsRequestBody {
 }
 
 export class AliasRequestBody {
-  @IsString()
-  @IsNotEmpty({ message: 'anonymousId is required: send the id the app used before the person signed in' })
-  @MaxLength(256)
-  @Matches(PERSON_ID, { message: 'anonymousId must not contain control characters' })
+  @IsPersonField('anonymousId', 'send the id the app used before the person signed in')
   anonymousId = '';
 
-  @IsString()
-  @IsNotEmpty({ message: 'knownId is required: send the person\'s id after sign-in' })
-  @MaxLength(256)
-  @Matches(PERSON_ID, { message: 'knownId must not contain control characters' })
+  @IsPersonField('knownId', "send the person's id after sign-in")
   knownId = '';
 }
 
@@ -265,16 +264,10 @@ export class TransferUsageRequestBody {
   @MaxLength(256)
   transferId = '';
 
-  @IsString()
-  @IsNotEmpty({ message: 'sourcePersonId is required: send the merged person the usage comes from' })
-  @MaxLength(256)
-  @Matches(PERSON_ID, { message: 'sourcePersonId must not contain control characters' })
+  @IsPersonField('sourcePersonId', 'send the merged person the usage comes from')
   sourcePersonId = '';
 
-  @IsString()
-  @IsNotEmpty({ message: 'targetPersonId is required: send the person the usage moves to' })
-  @MaxLength(256)
-  @Matches(PERSON_ID, { message: 'targetPersonId must not contain control characters' })
+  @IsPersonField('targetPersonId', 'send the person the usage moves to')
   targetPersonId = '';
 }
 
