@@ -289,35 +289,7 @@ function analystMessage(error: Error): string {
  * later query of the process.
  */
 export function runAnalystQuery(client: ClickHouseClient, database: string, request: { workspaceId: string; query: string }): Promise<AnalystQueryResult> {
-  return oneAtATime(client, () => runChecked(client, database, request));
-}
-
-/** The last analyst query of each client; the next one starts after it settles. */
-const lastAnalystQuery = new WeakMap<ClickHouseClient, Promise<unknown>>();
-
-/** Runs analyst queries of one client one after another, so a drain after a failure comes before the next one. */
-function oneAtATime<T>(client: ClickHouseClient, task: () => Promise<T>): Promise<T> {
-  const previous = lastAnalystQuery.get(client) ?? Promise.resolve();
-  const next = previous.then(task, task);
-  lastAnalystQuery.set(
-    client,
-    next.catch(() => undefined),
-  );
-  return next;
-}
-
-/**
- * Reads and drops the output that a failed query left behind. chdb 3.4 keeps
- * what a query wrote before a runtime error (throwIf, a timeout) and prepends
- * it to the output of the next query on its session, which then cannot be
- * parsed or, in JSONEachRow, gets extra rows.
- *
- * NOTE: a query of another caller (the projector, another gateway query) that
- * reaches chdb between the failure and this drain still gets that output.
- */
-async function drainFailedOutput(client: ClickHouseClient): Promise<void> {
-  const result = await client.query({ query: 'SELECT 1', format: 'TabSeparated' });
-  await result.text();
+  return runChecked(client, database, request);
 }
 
 async function runChecked(client: ClickHouseClient, database: string, request: { workspaceId: string; query: string }): Promise<AnalystQueryResult> {
@@ -346,7 +318,6 @@ async function runChecked(client: ClickHouseClient, database: string, request: {
   } catch (error) {
     if (error instanceof AnalystQueryError) throw error;
     if (error instanceof Error && isClickHouseQueryError(error)) {
-      await drainFailedOutput(client);
       throw new AnalystQueryError(`argument "query" failed in ClickHouse: ${analystMessage(error)}. Tables are named with the database, for example ${db.replace(/`/g, '')}.events`);
     }
     throw error;
