@@ -20,6 +20,7 @@ const TABLES = [
   'credit_grants',
   'decider_snapshots',
   'meters',
+  'person_merges',
   'plan_versions',
   'plans',
   'projector_offsets',

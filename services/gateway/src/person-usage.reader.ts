@@ -66,6 +66,15 @@ function unknownMeter(meter: string, plan: Plan | undefined): Error {
 export class PersonUsageReader {
   constructor(@Inject(PG_POOL) private readonly pool: pg.Pool) {}
 
+  /** Returns the person an alias merged this id into, or null. */
+  async mergedInto(workspace: WorkspaceContext, personId: string): Promise<string | null> {
+    const result = await this.pool.query<{ merged_into: string }>('SELECT merged_into FROM person_merges WHERE workspace_id = $1 AND person_id = $2', [
+      workspace.workspaceId,
+      personId,
+    ]);
+    return result.rows[0]?.merged_into ?? null;
+  }
+
   /**
    * Returns one entry per period (or only `request.period`) for the windows
    * that contain `request.now` in the workspace's time zone. Throws

@@ -11,6 +11,11 @@ import type { PersonRef } from './query.resolver';
 export class PersonResolver {
   constructor(@Inject(PersonUsageReader) private readonly usageReader: PersonUsageReader) {}
 
+  @ResolveField('mergedInto')
+  async mergedInto(@Parent() person: PersonRef, @Context() context: GatewayContext): Promise<string | null> {
+    return this.usageReader.mergedInto(context.workspace, person.id);
+  }
+
   /** The Period enum's values arrive as the internal values `day` and `month`, mapped in the module. */
   @ResolveField('usage')
   usage(

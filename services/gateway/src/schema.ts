@@ -31,6 +31,12 @@ export const typeDefs = /* GraphQL */ `
     (DAY and MONTH, or only the given period).
     """
     usage(meter: String!, period: Period): [MeterUsage!]!
+
+    """
+    The person this id was merged into by an alias, or null. Requests for a
+    merged id run for that person, so read its usage, limits and credits there.
+    """
+    mergedInto: String
   }
 
   type MeterUsage {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-import { LedgerDecodeError, type LedgerEvent } from '@vevee/contracts';
+import { LedgerDecodeError, type LedgerEvent, type UsageTransferredOutEvent } from '@vevee/contracts';
 import { withTransaction } from '@vevee/postgres';
 
 import { planAccountProjection, subscriptionEventIds, subscriptionPersons } from './account-projection';
@@ -64,6 +64,28 @@ function lastOffsetBefore(records: BatchInput['records'], limit: string | undefi
 }
 
 /**
+ * Records each merge that an alias started. The first merge of a person is
+ * kept: the decider never merges a person twice, and a redelivered event
+ * changes nothing.
+ */
+async function writePersonMerges(client: pg.PoolClient, events: LedgerEvent[]): Promise<void> {
+  const merges = events.filter((event): event is UsageTransferredOutEvent => event.type === 'UsageTransferredOut' && event.reservationId === undefined);
+  if (merges.length === 0) return;
+  await client.query(
+    `INSERT INTO person_merges (workspace_id, person_id, merged_into, transfer_id, merged_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+     ON CONFLICT (workspace_id, person_id) DO NOTHING`,
+    [
+      merges.map((event) => event.workspaceId),
+      merges.map((event) => event.personId),
+      merges.map((event) => event.targetPersonId),
+      merges.map((event) => event.transferId),
+      merges.map((event) => new Date(event.at).toISOString()),
+    ],
+  );
+}
+
+/**
  * Applies one batch of one partition in a single PostgreSQL transaction: lock
  * the partition's offset row, skip records below the stored next offset,
  * write the counters, reservations, subscriptions and credits of the rest,
@@ -95,6 +117,7 @@ export async function projectBatch(pool: pg.Pool, input: BatchInput): Promise<Ba
       const subscriptions = await loadSubscriptions(client, subscriptionPersons(events));
       const recorded = await recordedSubscriptionEvents(client, subscriptionEventIds(events));
       await writeAccountPlan(client, planAccountProjection(events, subscriptions, recorded));
+      await writePersonMerges(client, events);
     }
 
     // Without a failure the whole fetched range is handled, control records

@@ -4,7 +4,7 @@ import { personIdOfReservation } from '@vevee/contracts';
 import { VeveeError } from '@vevee/sdk';
 import { waitFor } from '@vevee/testing';
 
-import { TEST_WORKSPACE, startTestStackWith, type TestStack } from './harness';
+import { TEST_API_KEY, TEST_WORKSPACE, startTestStackWith, type TestStack } from './harness';
 
 const limit = (id: string, period: string, amount: number, credits = false) => ({
   id,
@@ -124,5 +124,12 @@ describe('plans, subscriptions and credits over RPC', () => {
 
     await waitFor('PostgreSQL to move the usage to bob', async () => (await counterInPostgres('bob', 'day'))?.used === 540);
     expect(await counterInPostgres('anon-7', 'day')).toEqual({ used: 0, reserved: 0 });
+
+    const response = await fetch(`${stack.vevee.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_API_KEY}` },
+      body: JSON.stringify({ query: '{ anonymous: person(id: "anon-7") { mergedInto } known: person(id: "bob") { mergedInto } }' }),
+    });
+    expect(await response.json()).toEqual({ data: { anonymous: { mergedInto: 'bob' }, known: { mergedInto: null } } });
   });
 });
