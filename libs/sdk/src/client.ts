@@ -125,7 +125,10 @@ export interface AliasResult {
 
 export interface GrantCreditsResult {
   grantId: string;
-  /** The person's spendable credit for the meter after the grant. */
+  /**
+   * The person's spendable credit for the meter after the grant. A recurring
+   * grant's first renewal is made at the person's next decision, so it is not counted here yet.
+   */
   balance: number;
 }
 

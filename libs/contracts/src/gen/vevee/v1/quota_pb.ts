@@ -679,7 +679,9 @@ export type GrantCreditsResponse = Message<"vevee.v1.GrantCreditsResponse"> & {
   grantId: string;
 
   /**
-   * The person's spendable credit for the meter after the grant.
+   * The person's spendable credit for the meter after the grant. A recurring
+   * grant's first renewal is made at the person's next decision, so it is not
+   * counted here yet.
    *
    * @generated from field: double balance = 2;
    */
