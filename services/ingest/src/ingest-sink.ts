@@ -79,7 +79,6 @@ export class IngestSink implements OnApplicationBootstrap, OnModuleDestroy {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      partitionsConsumedConcurrently: Number(process.env.TMP_PCC ?? 1),
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.storeBatch(payload),
