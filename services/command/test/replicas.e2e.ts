@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { personIdOfReservation } from '@vevee/contracts';
 import { VeveeError, type ReserveResult, type Vevee } from '@vevee/sdk';
 import { waitFor } from '@vevee/testing';
 
@@ -57,6 +58,25 @@ describe('command replicas › two replicas share the ledger', () => {
     const forwardedAfter = await a.metric(FORWARDED, { outcome: 'ok' });
     expect(forwardedAfter - forwardedBefore).toBeGreaterThanOrEqual(persons.length * 3);
     expect(await b.metric(FORWARDED)).toBe(0);
+  });
+
+  it('alias › merges across replicas and serves the anonymous id as the known person', async () => {
+    const sdkA = cluster.sdk(a);
+    const [anonymous] = personsIn(split.a, 1, 'visitor');
+    const [known] = personsIn(split.b, 1, 'member');
+    await sdkA.track({ personId: anonymous!, eventType: 'chat', meter: TEST_METER, quantity: 30 });
+    await sdkA.track({ personId: known!, eventType: 'chat', meter: TEST_METER, quantity: 20 });
+
+    // Step one runs on replica a, the anonymous person's owner; step two is forwarded to b.
+    const alias = await sdkA.alias({ anonymousId: anonymous!, knownId: known! });
+    expect(alias.transfers.map((transfer) => [transfer.period, transfer.used])).toEqual([['day', 30]]);
+
+    // A request for the anonymous id runs on b for the known person: 100 - 50 leaves 50.
+    const hold = await sdkA.reserve({ personId: anonymous!, meter: TEST_METER, quantity: 50 });
+    expect(hold).toMatchObject({ allowed: true, remaining: 0 });
+    expect(personIdOfReservation(hold.reservationId)).toBe(known);
+    expect(await cluster.sdk(b).check({ personId: known!, meter: TEST_METER, quantity: 1 })).toMatchObject({ allowed: false, remaining: 0 });
+    await sdkA.release({ reservationId: hold.reservationId });
   });
 
   it('allows exactly the limit across replicas', async () => {

@@ -49,6 +49,11 @@ function subscriptionOf(terms: SubscriptionTerms | null | undefined) {
   return terms === null || terms === undefined ? undefined : { planId: terms.planId, status: terms.status, startsAt: timestampFromMs(terms.startsAt) };
 }
 
+/** Carries the reply of the replica that ran a request for a merged person's target, out of the handler. */
+class ReplyFromOwner {
+  constructor(readonly reply: unknown) {}
+}
+
 /** How many merges a request follows from the person it names: a merged person's target may itself be merged. */
 const MAX_MERGE_HOPS = 3;
 
@@ -134,6 +139,7 @@ export class QuotaRpc {
               idempotencyKey: body.idempotencyKey,
               ttlSeconds: body.ttlSeconds ?? DEFAULT_RESERVATION_TTL_SECONDS,
             }),
+            (url, personId) => this.forward(url, context, (client, options) => client.reserve({ ...request, personId }, options)),
           );
           return {
             allowed: reply.allowed,
@@ -154,8 +160,11 @@ export class QuotaRpc {
           const body = validateRequest(new CheckRequestBody(), { ...request }, 'CheckRequest');
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.check(request, options));
-          const reply = await this.followMerges(context, body.personId, (personId) =>
-            new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId, meter: body.meter, quantity: body.quantity }),
+          const reply = await this.followMerges(
+            context,
+            body.personId,
+            (personId) => new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId, meter: body.meter, quantity: body.quantity }),
+            (url, personId) => this.forward(url, context, (client, options) => client.check({ ...request, personId }, options)),
           );
           return {
             allowed: reply.allowed,
@@ -189,6 +198,7 @@ export class QuotaRpc {
               effective: body.effective === 'next_period' ? 'next_period' : 'immediately',
               reason: body.reason ?? '',
             }),
+            (url, personId) => this.forward(url, context, (client, options) => client.upsertSubscription({ ...request, personId }, options)),
           );
           return {
             applied: reply.applied,
@@ -234,6 +244,7 @@ export class QuotaRpc {
                     },
               reason: body.reason ?? '',
             }),
+            (url, personId) => this.forward(url, context, (client, options) => client.grantCredits({ ...request, personId }, options)),
           );
           return { grantId: reply.grantId, balance: reply.balance };
         }),
@@ -340,6 +351,7 @@ export class QuotaRpc {
               metadata: body.metadata ?? {},
               idempotencyKey: body.idempotencyKey,
             }),
+            (url, personId) => this.forward(url, context, (client, options) => client.track({ ...request, personId }, options)),
           );
           return { eventId: reply.eventId };
         }),
@@ -348,17 +360,28 @@ export class QuotaRpc {
 
   /**
    * Runs a person's command, and runs it again for the known person when the
-   * person named was merged into one, as long as that person is decided here.
-   * Elsewhere the error reaches the caller, and its message names the person to use.
+   * person named was merged into one. When a replica other than this one
+   * decides the known person, `retarget` sends it the request with the known
+   * person's id, and its reply becomes this request's reply. A request that was
+   * forwarded once already gets the error instead, whose message names the person to use.
    */
-  private async followMerges<R>(context: HandlerContext, personId: string, command: (personId: string) => Command<R>): Promise<R> {
+  private async followMerges<R>(
+    context: HandlerContext,
+    personId: string,
+    command: (personId: string) => Command<R>,
+    retarget?: (url: string, personId: string) => Promise<unknown>,
+  ): Promise<R> {
     let current = personId;
     for (let hop = 0; ; hop += 1) {
       try {
         return await this.commandBus.execute(command(current));
       } catch (error) {
         if (!(error instanceof MergedPersonError) || hop >= MAX_MERGE_HOPS) throw error;
-        if (this.decider.locate(workspaceOf(context), error.targetPersonId).kind !== 'local') throw error;
+        const route = this.decider.locate(workspaceOf(context), error.targetPersonId);
+        if (route.kind === 'remote' && retarget !== undefined && context.requestHeader.get(FORWARDED_HEADER) === null) {
+          throw new ReplyFromOwner(await retarget(route.url, error.targetPersonId));
+        }
+        if (route.kind !== 'local') throw error;
         current = error.targetPersonId;
       }
     }
@@ -447,6 +470,8 @@ export class QuotaRpc {
     try {
       return await handle();
     } catch (error) {
+      // The owner of a merged person's target answered the request; its reply is of this method's type.
+      if (error instanceof ReplyFromOwner) return error.reply as T;
       throw toConnectError(error, this.logger);
     }
   }
