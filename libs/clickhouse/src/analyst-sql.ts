@@ -24,6 +24,11 @@ export const MAX_ANALYST_QUERY_LENGTH = 20_000;
 export const MAX_ANALYST_RESULT_ROWS = 10_000;
 /** Maximum run time of one analyst query, in seconds. */
 export const MAX_ANALYST_QUERY_SECONDS = 10;
+/**
+ * The most memory one analyst query may use, 1 GiB. On the embedded engine the
+ * query runs in the process that also decides quotas.
+ */
+export const MAX_ANALYST_QUERY_BYTES = 1024 ** 3;
 
 /**
  * Scalar functions that read outside the analytics tables: the local file
@@ -40,6 +45,11 @@ const FORBIDDEN_FUNCTIONS = new Set([
   'filesystemavailable',
   'filesystemcapacity',
   'filesystemunreserved',
+  // Settings and schema of the engine, and waiting, which analysts have no use for.
+  'getsetting',
+  'hascolumnintable',
+  'sleep',
+  'sleepeachrow',
   // Facts about the machine, which analysts have no use for.
   'hostname',
   'fqdn',
@@ -304,7 +314,7 @@ async function runChecked(client: ClickHouseClient, database: string, request: {
       query: `${wrapped}
         SETTINGS readonly = 1, final = 1,
           additional_table_filters = {${filters}},
-          max_execution_time = ${MAX_ANALYST_QUERY_SECONDS},
+          max_execution_time = ${MAX_ANALYST_QUERY_SECONDS}, max_memory_usage = ${MAX_ANALYST_QUERY_BYTES},
           max_result_rows = ${MAX_ANALYST_RESULT_ROWS + 1}, result_overflow_mode = 'break'`,
       format: 'JSONCompact',
     });

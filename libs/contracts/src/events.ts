@@ -10,8 +10,11 @@ export type Period = 'minute' | 'hour' | 'day' | 'week' | 'month' | 'billing' | 
 
 export const LIMIT_PERIODS: readonly Period[] = ['minute', 'hour', 'day', 'week', 'month', 'billing', 'lifetime'];
 
-/** The end of a lifetime window: the largest instant a JavaScript Date holds. */
-export const LIFETIME_END = 8.64e15;
+/**
+ * The end of a lifetime window: the last millisecond of the year 9999. ISO
+ * strings of later instants need a six-digit year, which PostgreSQL rejects.
+ */
+export const LIFETIME_END = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** A usage window that a quantity counts in. Times are epoch milliseconds. */
 export interface WindowRef {

@@ -33,7 +33,7 @@ import type {
 } from './commands';
 import { DomainError, MergedPersonError } from './errors';
 import { advanceTo, applyEvent } from './fold';
-import { counterKey, roundAmount, type CreditGrant, type PersonState } from './state';
+import { counterKey, roundAmount, type CreditGrant, type Hold, type PersonState } from './state';
 import { anchoredWindowFor, limitWindowFor, windowFor } from './windows';
 
 /** The inputs a decision takes from outside the person's state. */
@@ -496,10 +496,7 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
   const reserved = hold ?? closed!.hold;
   const capped = reserved.overagePolicy === 'cap' && command.quantity > reserved.quantity;
   const quantity = capped ? reserved.quantity : command.quantity;
-  // Usage fills the allowance part of the hold first, then its credit part. A
-  // recorded overage above the hold counts against the allowance.
-  const allowancePart = reserved.quantity - reserved.creditQuantity;
-  const creditWanted = quantity <= reserved.quantity ? Math.max(0, roundAmount(quantity - allowancePart)) : reserved.creditQuantity;
+  const creditWanted = creditForCommit(decider, reserved, quantity, hold !== undefined);
   const eventId = context.newEventId();
   const burns = creditWanted > 0 ? burnCredits(decider, reserved.meter, creditWanted, { reservationId: command.reservationId, usageEventId: eventId }) : [];
   const event: QuotaCommittedEvent = {
@@ -522,6 +519,28 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
   };
   const transfer = state.merge === null ? undefined : transferAfterMerge(decider, event, state.merge.targetPersonId);
   return { events: transfer === undefined ? [...burns, event] : [...burns, event, transfer], reply: commitReplyOf(event, transfer) };
+}
+
+/**
+ * Returns the credit a commit of `quantity` needs. For each credit window of
+ * the hold that the person's plan still limits, the allowance free for this
+ * commit is what the limit has left plus the hold's own allowance part (while
+ * the hold is active); credit pays the rest, the most over those windows. A
+ * quantity above the hold is paid the same way, so credit covers a recorded
+ * overage before the allowance is exceeded. When no such window is left (the
+ * plan changed), usage fills the hold's allowance part first, then its credit part.
+ */
+function creditForCommit({ state, context, plan }: Decider, hold: Hold, quantity: number, active: boolean): number {
+  const allowancePart = hold.quantity - hold.creditQuantity;
+  const holdWindows = new Set(hold.windows.filter((window) => window.credits === true).map((window) => counterKey(hold.meter, window)));
+  let wanted: number | undefined;
+  for (const status of limitStatuses(state, context.catalog, plan, hold.meter, context.now)) {
+    if (!status.limit.credits || status.limit.enforcement !== 'hard' || !holdWindows.has(counterKey(hold.meter, status.window))) continue;
+    const free = Math.max(0, roundAmount(status.available + (active ? allowancePart : 0)));
+    wanted = Math.max(wanted ?? 0, roundAmount(quantity - free));
+  }
+  if (wanted !== undefined) return Math.max(0, wanted);
+  return quantity <= hold.quantity ? Math.max(0, roundAmount(quantity - allowancePart)) : hold.creditQuantity;
 }
 
 /** Moves a merged person's committed usage on to the person it was merged into. */

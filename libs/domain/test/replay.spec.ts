@@ -84,19 +84,20 @@ describe('replay', () => {
     const june = `${series}@${utc('2026-06-01T00:00:00Z')}`;
     const july = `${series}@${utc('2026-07-01T00:00:00Z')}`;
 
-    // The promo paid 150 + 400 in May and 60 + 200 in June, so 190 of its 1000 expired on June 20.
+    // The promo paid 150 + 450 in May (credit also pays for the commit above its hold) and 60 + 200 in June,
+    // so 140 of its 1000 expired on June 20.
     // Each renewal of 100 left 100 unused: 50 rolled over and 50 expired, and May's rollover expired unused.
     expect(person.balances()).toEqual({ [series]: 0, [usd]: 7.5, [`${june}:rollover`]: 50, [july]: 100 });
     expect(person.events.filter((event) => event.type === 'CreditsExpired').map((event) => [event.grantId, event.amount, event.expiredAt])).toEqual([
       [may, 50, utc('2026-06-01T00:00:00Z')],
-      [promo, 190, utc('2026-06-20T00:00:00Z')],
+      [promo, 140, utc('2026-06-20T00:00:00Z')],
       [june, 50, utc('2026-07-01T00:00:00Z')],
       [`${may}:rollover`, 50, utc('2026-07-01T00:00:00Z')],
     ]);
     expect(person.events.filter((event) => event.type === 'CreditsBurned').map((event) => [event.grantId, event.amount])).toEqual([
       [promo, 150],
       [usd, 1.5],
-      [promo, 400],
+      [promo, 450],
       [promo, 60],
       [promo, 200],
       [usd, 1],

@@ -146,9 +146,13 @@ function comparableLimits(limits: LimitDefinition[]): string {
  * its version number, and an existing version is left as it is.
  */
 async function applyCatalog(client: pg.PoolClient, workspace: SeedWorkspace): Promise<number> {
-  await client.query('SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE', [workspace.id]);
-  const current = (await loadCatalog(client, workspace.id))!;
   const seed = seedCatalogOf(workspace);
+  // An entry that was applied as it is now is skipped, so a restart keeps the changes made through GraphQL since.
+  const seedHash = createHash('sha256').update(JSON.stringify(seed), 'utf8').digest('hex');
+  const applied = await client.query<{ seed_catalog_hash: string | null }>('SELECT seed_catalog_hash FROM workspaces WHERE id = $1 FOR UPDATE', [workspace.id]);
+  if (applied.rows[0]?.seed_catalog_hash === seedHash) return 0;
+  await client.query('UPDATE workspaces SET seed_catalog_hash = $2 WHERE id = $1', [workspace.id, seedHash]);
+  const current = (await loadCatalog(client, workspace.id))!;
   let changed = false;
 
   for (const meter of Object.values(seed.meters)) {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestEnvironment, testRunDir, uniqueName, type TestEnvironment } from '@vevee/testing';
 
-import { SeedError, applySeed, createPool, hashApiKey, loadCatalogs, loadWorkspaces, migrate, parseSeed, readSeedFile, type Seed } from '../src';
+import { applySeed, createPool, hashApiKey, loadCatalogs, loadWorkspaces, migrate, parseSeed, publishPlanVersion, readSeedFile, SeedError, setDefaultPlan, type Seed } from '../src';
 
 const DEMO_KEY = 'vv_demo_0123456789abcdef';
 const OTHER_KEY = 'vv_other_0123456789abcdef';
@@ -210,6 +210,36 @@ describe('seed', () => {
     ]);
     // The old plans table gets the default plan's day and month limits, for readers of the old form.
     expect((await loadWorkspaces(pool)).workspaces[0]?.plan).toEqual({ workspaceId: 'demo', timeZone: 'UTC', version: 2, meters: { tokens: { day: 2_000 } } });
+  });
+
+  it('applySeed › keeps catalog changes made after an unchanged seed', async () => {
+    const seed = parseSeed(
+      {
+        workspaces: [
+          {
+            id: 'demo',
+            name: 'Demo',
+            apiKeys: [DEMO_KEY],
+            meters: { tokens: { unit: 'tokens', aggregation: 'sum', displayName: 'Tokens' } },
+            plans: {
+              free: { name: 'Free', limits: [{ id: 'tokens-day', meter: 'tokens', amount: 1_000, period: 'day' }] },
+              pro: { name: 'Pro', limits: [{ id: 'tokens-day', meter: 'tokens', amount: 5_000, period: 'day' }] },
+            },
+            defaultPlanId: 'free',
+          },
+        ],
+      },
+      'test seed',
+    );
+    await applySeed(pool, seed);
+    await setDefaultPlan(pool, 'demo', 'pro');
+    await publishPlanVersion(pool, 'demo', { planId: 'free', name: 'Free', limits: [{ id: 'tokens-day', meter: 'tokens', amount: 1_500, period: 'day' }] });
+
+    // A restart applies the same seed file again.
+    expect((await applySeed(pool, seed)).catalogsChanged).toBe(0);
+    const [demo] = await loadCatalogs(pool);
+    expect(demo?.defaultPlanId).toBe('pro');
+    expect(demo?.plans.free?.map((version) => version.limits[0]?.amount)).toEqual([1_000, 1_500]);
   });
 
   it('applySeed › applies the local seed file', async () => {

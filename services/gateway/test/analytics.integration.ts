@@ -571,6 +571,21 @@ describe('analytics', () => {
       expect(next.sql.truncated).toBe(false);
     });
 
+    it('stops a query at its memory limit', async () => {
+      // About 2 GB of strings, twice the limit of one analyst query.
+      const error = await sqlError("SELECT length(groupArray(repeat('x', 20000))) FROM (SELECT arrayJoin(range(100000)))");
+      expect(error.message).toMatch(/memory limit/i);
+
+      const next = await data<{ sql: { rows: unknown[][] } }>(SQL, { query: 'SELECT count() FROM vevee.events' });
+      expect(next.sql.rows).toEqual([[17]]);
+    });
+
+    it('rejects functions that wait or read engine settings', async () => {
+      for (const query of ['SELECT sleepEachRow(1) FROM vevee.events', "SELECT getSetting('additional_table_filters')"]) {
+        expect((await sqlError(query)).message).toContain('argument "query"');
+      }
+    });
+
     it('leaves the session writable after a query', async () => {
       await data(SQL, { query: 'SELECT 1' });
       await insertEventRows(clickhouse, environment.config.clickhouseDatabase, [row('other', 'user-8', 'page_view', '2026-06-01T00:00:00Z')]);

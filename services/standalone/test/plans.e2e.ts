@@ -17,11 +17,11 @@ const limit = (id: string, period: string, amount: number, credits = false) => (
   credits,
 });
 
-/** Free: 1,000 tokens a day and 2,000 a month. Pro: 200 a minute, and 2,000 a month with credits above it. */
+/** Free: 1,000 tokens a day, 2,000 a month and 10^9 a lifetime. Pro: 200 a minute, and 2,000 a month with credits above it. */
 const CATALOG = {
   meters: { tokens: { unit: 'tokens', aggregation: 'sum', displayName: 'Tokens' } },
   plans: {
-    free: { name: 'Free', limits: [limit('tokens-day', 'day', 1_000), limit('tokens-month', 'month', 2_000)] },
+    free: { name: 'Free', limits: [limit('tokens-day', 'day', 1_000), limit('tokens-month', 'month', 2_000), limit('tokens-lifetime', 'lifetime', 1e9)] },
     pro: { name: 'Pro', limits: [limit('tokens-minute', 'minute', 200), limit('tokens-month', 'month', 2_000, true)] },
   },
   defaultPlanId: 'free',
@@ -83,6 +83,8 @@ describe('plans, subscriptions and credits over RPC', () => {
     // The month counts the 100 tokens of allowance; the credit paid for the other 50.
     await waitFor('PostgreSQL to show the month at its limit', async () => (await counterInPostgres(personId, 'month'))?.used === 2_000);
     expect(await counterInPostgres(personId, 'day')).toEqual({ used: 1_900, reserved: 0 });
+    // Only the free plan has the lifetime limit, so it counts the usage before the upgrade.
+    expect(await counterInPostgres(personId, 'lifetime')).toEqual({ used: 1_900, reserved: 0 });
   });
 
   it('rejects an unknown plan and a bad subscription with the field named', async () => {
