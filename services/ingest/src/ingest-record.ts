@@ -192,6 +192,14 @@ function properties(record: Record<string, unknown>): Record<string, unknown> {
   return result;
 }
 
+/** Checks that an `$alias` event names the anonymous id it joins to its person, and that the two differ. */
+function checkAlias(personId: string, anonymousId: unknown): void {
+  if (anonymousId === undefined || anonymousId === null) {
+    reject('anonymousId', 'anonymousId is required for $alias: send the id the person had before signing in; personId is the known id');
+  }
+  if (anonymousId === personId) reject('anonymousId', 'anonymousId must differ from personId: an alias joins two ids of one person');
+}
+
 /** Parses a record value into a JSON object, or rejects it with the reason. */
 function parseValue(value: Buffer | string | null): Record<string, unknown> {
   if (value === null || value.length === 0) reject('value', 'the record has no value: send the event as a JSON object');
@@ -221,9 +229,11 @@ export function validateEvent(record: Record<string, unknown>, window: TimeWindo
     const at = timestamp(record, window);
     const { meter, quantity } = meterAndQuantity(record);
     const cost = amount(record, 'cost') ?? 0;
+    const eventProperties = properties(record);
+    if (type === '$alias') checkAlias(personId, eventProperties.anonymousId);
     return {
       ok: true,
-      event: { eventId, workspaceId, personId, type, at, meter, quantity, cost, currency: currency(record), properties: properties(record) },
+      event: { eventId, workspaceId, personId, type, at, meter, quantity, cost, currency: currency(record), properties: eventProperties },
     };
   } catch (error) {
     if (error instanceof Rejected) return { ok: false, rejection: error.rejection };

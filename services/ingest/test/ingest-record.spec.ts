@@ -75,6 +75,8 @@ describe('validateEvent', () => {
     [{ anonymousId: 7 }, 'anonymousId', 'string'],
     [{ set: { a: 1 }, properties: { set: { a: 2 } } }, 'set', 'one place'],
     [{ userId: 'u1' }, 'userId', 'unknown field'],
+    [{ type: '$alias' }, 'anonymousId', 'required for $alias'],
+    [{ type: '$alias', anonymousId: 'alice' }, 'anonymousId', 'must differ from personId'],
   ])('rejects › %j at %s', (overrides, field, text) => {
     const rejection = rejectionOf(record(overrides));
     expect(rejection.field).toBe(field);
