@@ -112,6 +112,7 @@ describe('plans, subscriptions and credits over RPC', () => {
     expect(first.transfers.map((transfer) => [transfer.period, transfer.used])).toEqual([
       ['day', 40],
       ['month', 40],
+      ['lifetime', 40],
     ]);
     expect(await sdk.alias({ anonymousId: 'anon-7', knownId: 'bob' })).toEqual(first);
     // The same alias with its ids swapped would merge bob into himself through anon-7.
