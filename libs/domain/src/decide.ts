@@ -931,7 +931,9 @@ const REDIRECTED_AFTER_MERGE = new Set<QuotaCommand['kind']>(['resolve', 'reserv
 
 function decideCommand(decider: Decider, command: QuotaCommand, expiredCount: number): Outcome<QuotaReply> {
   const merge = decider.state.merge;
-  if (merge !== null && REDIRECTED_AFTER_MERGE.has(command.kind)) throw new MergedPersonError(command.personId, merge.targetPersonId);
+  // A repeat of a request decided before the merge gets its first answer here, so a retry never counts twice.
+  const repeated = (command.kind === 'reserve' || command.kind === 'track') && decider.state.idempotency.has(command.idempotencyKey);
+  if (merge !== null && REDIRECTED_AFTER_MERGE.has(command.kind) && !repeated) throw new MergedPersonError(command.personId, merge.targetPersonId);
   switch (command.kind) {
     case 'resolve':
       return { events: [], reply: { kind: 'resolve', personId: command.personId } };

@@ -53,3 +53,20 @@ describe('merge of an anonymous person into a known one', () => {
     expect(() => run(anonymous, { kind: 'mergeInto', targetPersonId: 'anon-3' })).toThrow(/knownId must differ/);
   });
 });
+
+describe('a repeated request after a merge', () => {
+  it('gets its first answer and counts once', () => {
+    const anonymous = person('anon-9');
+    const tracked = run(anonymous, { kind: 'track', eventType: 'chat', meter: 'tokens', quantity: 7, cost: 0, currency: '', metadata: {}, idempotencyKey: 'ingest:e1' });
+    run(anonymous, { kind: 'mergeInto', targetPersonId: 'user-9' });
+    const eventsBefore = anonymous.events.length;
+
+    // A redelivery of the same event answers as before instead of moving on to the known person.
+    const again = run(anonymous, { kind: 'track', eventType: 'chat', meter: 'tokens', quantity: 7, cost: 0, currency: '', metadata: {}, idempotencyKey: 'ingest:e1' });
+    expect(again).toEqual(tracked);
+    expect(anonymous.events).toHaveLength(eventsBefore);
+    expect(() =>
+      run(anonymous, { kind: 'track', eventType: 'chat', meter: 'tokens', quantity: 7, cost: 0, currency: '', metadata: {}, idempotencyKey: 'ingest:e2' }),
+    ).toThrow(MergedPersonError);
+  });
+});

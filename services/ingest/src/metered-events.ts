@@ -1,13 +1,15 @@
 import type { CommandBus } from '@nestjs/cqrs';
 
 import { CommandServiceError, TrackUsageCommand } from '@vevee/command';
-import { DomainError } from '@vevee/domain';
+import { DomainError, MergedPersonError } from '@vevee/domain';
 
 import type { IngestEvent } from './ingest-record';
 import { ingestIdempotencyKey } from './sink-batch';
 
 /** At most this many Track commands of one batch wait on the decider at once; it queues 2,000 per partition. */
 const CONCURRENCY = 500;
+/** How many merges a metered event follows from the person it names, as the RPC API does. */
+const MAX_MERGE_HOPS = 3;
 const RETRY_DELAYS_MS = [100, 200, 400, 800, 1_600, 2_000, 2_000, 2_000, 2_000, 2_000];
 
 /** The first failure of a metered event that a retry cannot fix: its field and reason. */
@@ -46,11 +48,23 @@ function isRetriable(error: unknown): boolean {
  * decider rejects; throws when retries run out.
  */
 async function track(bus: CommandBus, event: IngestEvent, offset: string, heartbeat: () => Promise<void>): Promise<MeteredRejection | undefined> {
-  for (let attempt = 0; ; attempt += 1) {
+  let person = event;
+  let merges = 0;
+  let retries = 0;
+  for (;;) {
     try {
-      await bus.execute(trackCommand(event));
+      await bus.execute(trackCommand(person));
       return undefined;
     } catch (error) {
+      // An aliased id's usage counts for the person it was merged into, as the RPC API's track does.
+      if (error instanceof MergedPersonError && merges < MAX_MERGE_HOPS) {
+        merges += 1;
+        person = { ...person, personId: error.targetPersonId };
+        continue;
+      }
+      if (error instanceof DomainError && error.field === 'idempotencyKey') {
+        return { offset, field: 'eventId', reason: `eventId "${event.eventId}" was counted before with another type or quantity: send a new eventId for a new event` };
+      }
       if (error instanceof DomainError) {
         return { offset, field: error.field ?? 'value', reason: error.message };
       }
@@ -58,8 +72,9 @@ async function track(bus: CommandBus, event: IngestEvent, offset: string, heartb
       if (error instanceof CommandServiceError && !error.retriable) {
         return { offset, field: /workspace/i.test(error.message) ? 'workspaceId' : 'value', reason: error.message };
       }
-      const delay = RETRY_DELAYS_MS[attempt];
+      const delay = RETRY_DELAYS_MS[retries];
       if (!isRetriable(error) || delay === undefined) throw error;
+      retries += 1;
       await heartbeat();
       await new Promise((resolve) => setTimeout(resolve, delay));
     }

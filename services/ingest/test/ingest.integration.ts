@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countEvents } from '@vevee/clickhouse';
 import { createKafka, ingestDlqTopic, ingestTopic } from '@vevee/kafka';
 import { createLogger } from '@vevee/platform';
+import { Vevee } from '@vevee/sdk';
 import { waitFor } from '@vevee/testing';
 
 import { DLQ_HEADERS } from '../src/dead-letters';
@@ -144,6 +145,27 @@ describe('ingest sink', () => {
       format: 'JSONEachRow',
     });
     expect((await rows.json<{ at: string }>()).map((row) => Number(row.at))).toEqual(sentAt);
+  });
+});
+
+describe('metered events of an aliased id', () => {
+  it('count for the known person', async () => {
+    const sdk = new Vevee({ apiKey: TEST_API_KEY, baseUrl: stack.vevee.url });
+    try {
+      await sdk.alias({ anonymousId: 'visitor-x', knownId: 'member-x' });
+    } finally {
+      sdk.close();
+    }
+    await produceRecords(kafka, stack.config, [eventRecord(TEST_WORKSPACE, 'visitor-x', 'aliased-1', { type: 'chat.completion', meter: 'tokens', quantity: 40 })]);
+
+    const used = await waitFor('usage_counters to count the event for member-x', async () => {
+      const result = await stack.pool.query<{ person_id: string; used: string }>(
+        `SELECT person_id, used FROM usage_counters WHERE workspace_id = $1 AND person_id IN ('visitor-x', 'member-x') AND period = 'day' AND window_end > now()`,
+        [TEST_WORKSPACE],
+      );
+      return result.rows.length > 0 && Object.fromEntries(result.rows.map((row) => [row.person_id, Number(row.used)]));
+    });
+    expect(used).toEqual({ 'member-x': 40 });
   });
 });
 
