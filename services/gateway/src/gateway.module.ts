@@ -1,3 +1,4 @@
+import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
@@ -32,9 +33,26 @@ function contextOf({ req }: { req: AuthenticatedRequest }): GatewayContext {
   return { workspace: req.workspace };
 }
 
+/**
+ * Limits on the shape of one GraphQL request, so that one API key cannot make
+ * the gateway do unbounded work: nesting depth, aliases (each alias runs its
+ * field again), estimated cost and tokens. The deepest query in the docs has a
+ * depth of 5. Field suggestions stay on, because the schema is public.
+ */
+const armor = new ApolloArmor({
+  maxDepth: { n: 10 },
+  maxAliases: { n: 20 },
+  costLimit: { maxCost: 5_000 },
+  maxTokens: { n: 2_000 },
+  blockFieldSuggestion: { enabled: false },
+}).protect();
+
 function apolloOptions(logger: Logger, registry: Registry): ApolloDriverConfig {
   return {
     driver: ApolloDriver,
+    plugins: armor.plugins,
+    validationRules: armor.validationRules,
+    allowBatchedHttpRequests: false,
     path: GRAPHQL_PATH,
     typeDefs: [typeDefs, analyticsTypeDefs, catalogTypeDefs, personAccountTypeDefs],
     resolvers: {

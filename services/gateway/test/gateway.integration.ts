@@ -316,6 +316,24 @@ describe('gateway', () => {
     });
   });
 
+  describe('request limits', () => {
+    it('rejects a request with too many aliases', async () => {
+      const fields = Array.from({ length: 21 }, (_, index) => `p${index}: person(id: "u${index}") { id }`).join(' ');
+      const response = await graphql(`{ ${fields} }`);
+
+      expect(response.status).toBe(400);
+      expect(response.body.errors?.[0]?.message).toMatch(/aliases/i);
+    });
+
+    it('answers a request within the limits', async () => {
+      const fields = Array.from({ length: 20 }, (_, index) => `p${index}: person(id: "u${index}") { id }`).join(' ');
+      const response = await graphql(`{ ${fields} }`);
+
+      expect(response.body.errors).toBeUndefined();
+      expect(Object.keys(response.body.data ?? {})).toHaveLength(20);
+    });
+  });
+
   describe('usage summary', () => {
     const SUMMARY = `query Summary($from: DateTime!, $to: DateTime!) {
       usageSummary(from: $from, to: $to) { from to events cost activePersons byType { type count cost } }
