@@ -119,6 +119,7 @@ export class IngestHttp implements OnModuleInit, OnModuleDestroy {
     const results: EventResult[] = [];
     const messages: Message[] = [];
     const window = { referenceMs: Date.now(), maxAgeMs: this.config.ingestMaxAgeMs, maxFutureMs: this.config.ingestMaxFutureMs };
+    const seen = new Map<string, { index: number; value: string }>();
     events.forEach((raw, index) => {
       const eventId = eventIdOf(raw);
       const rejected = (field: string, reason: string) => results.push({ index, eventId, status: 'rejected', field, reason });
@@ -142,8 +143,16 @@ export class IngestHttp implements OnModuleInit, OnModuleDestroy {
         rejected(rejection.field, rejection.reason);
         return;
       }
+      // The sink keeps the first of two events with one eventId and sends a different second one to the dead-letter topic, so it is rejected here.
+      const value = JSON.stringify(withWorkspace);
+      const earlier = seen.get(parsed.event.eventId);
+      if (earlier !== undefined && earlier.value !== value) {
+        rejected('eventId', `eventId "${parsed.event.eventId}" repeats event ${earlier.index} of this request with other values: send a new eventId for a new event`);
+        return;
+      }
+      if (earlier === undefined) seen.set(parsed.event.eventId, { index, value });
       results.push({ index, eventId, status: 'accepted' });
-      messages.push({ key: personKey(workspaceId, parsed.event.personId), value: JSON.stringify(withWorkspace) });
+      messages.push({ key: personKey(workspaceId, parsed.event.personId), value });
     });
 
     if (messages.length > 0) {

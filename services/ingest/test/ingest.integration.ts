@@ -211,6 +211,17 @@ describe('POST /v1/events:batch', () => {
     expect(json.results).toEqual([{ index: 0, eventId: 'http-ws', status: 'rejected', field: 'workspaceId', reason: expect.stringContaining("not the API key's workspace") }]);
   });
 
+  it('rejects a second event with the same eventId and other values', async () => {
+    const first = { eventId: 'http-dup', personId: 'p', type: 'page_view', timestamp: Date.now() - 1_000 };
+    const { json } = await postBatch({ events: [first, first, { ...first, timestamp: Date.now() - 2_000 }] });
+
+    expect(json.results).toEqual([
+      { index: 0, eventId: 'http-dup', status: 'accepted' },
+      { index: 1, eventId: 'http-dup', status: 'accepted' },
+      { index: 2, eventId: 'http-dup', status: 'rejected', field: 'eventId', reason: expect.stringContaining('repeats event 0 of this request') },
+    ]);
+  });
+
   it('rejects a request without an API key', async () => {
     const { status, json } = await postBatch({ events: [] }, null);
     expect(status).toBe(401);
