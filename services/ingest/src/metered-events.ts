@@ -1,7 +1,7 @@
 import type { CommandBus } from '@nestjs/cqrs';
 
-import { CommandServiceError, TrackUsageCommand } from '@vevee/command';
-import { DomainError, MergedPersonError } from '@vevee/domain';
+import { CommandServiceError, DecideCommand } from '@vevee/command';
+import { DomainError, MergedPersonError, type TrackUsageCommand } from '@vevee/domain';
 
 import type { IngestEvent } from './ingest-record';
 import { ingestIdempotencyKey } from './sink-batch';
@@ -19,8 +19,8 @@ export interface MeteredRejection {
   reason: string;
 }
 
-function trackCommand(event: IngestEvent): TrackUsageCommand {
-  return new TrackUsageCommand({
+function trackCommand(event: IngestEvent): DecideCommand<TrackUsageCommand> {
+  return new DecideCommand<TrackUsageCommand>({
     kind: 'track',
     workspaceId: event.workspaceId,
     personId: event.personId,

@@ -8,18 +8,7 @@ import { LIMIT_PERIODS, QuotaService, personIdOfReservation, type Period, type S
 import { DEFAULT_RESERVATION_TTL_SECONDS, MergedPersonError, type TransferOut } from '@vevee/domain';
 import { LOGGER, type Logger, type RpcRoutes } from '@vevee/platform';
 
-import {
-  CheckQuotaCommand,
-  CommitQuotaCommand,
-  GrantCreditsCommand,
-  MergePersonCommand,
-  ReleaseQuotaCommand,
-  ReserveQuotaCommand,
-  ResolvePersonCommand,
-  TrackUsageCommand,
-  TransferUsageCommand,
-  UpsertSubscriptionCommand,
-} from '../commands/quota.commands';
+import { DecideCommand } from '../commands/quota.commands';
 import { QuotaDecider } from '../decider/quota-decider';
 import { unavailable } from '../errors';
 import { WorkspaceDirectory } from '../workspaces';
@@ -130,7 +119,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.reserve(request, options));
           const reply = await this.followMerges(context, body.personId, (personId) =>
-            new ReserveQuotaCommand({
+            new DecideCommand({
               kind: 'reserve',
               workspaceId: workspaceOf(context),
               personId,
@@ -163,7 +152,7 @@ export class QuotaRpc {
           const reply = await this.followMerges(
             context,
             body.personId,
-            (personId) => new CheckQuotaCommand({ kind: 'check', workspaceId: workspaceOf(context), personId, meter: body.meter, quantity: body.quantity }),
+            (personId) => new DecideCommand({ kind: 'check', workspaceId: workspaceOf(context), personId, meter: body.meter, quantity: body.quantity }),
             (url, personId) => this.forward(url, context, (client, options) => client.check({ ...request, personId }, options)),
           );
           return {
@@ -185,7 +174,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.upsertSubscription(request, options));
           const reply = await this.followMerges(context, body.personId, (personId) =>
-            new UpsertSubscriptionCommand({
+            new DecideCommand({
               kind: 'upsertSubscription',
               workspaceId: workspaceOf(context),
               personId,
@@ -224,7 +213,7 @@ export class QuotaRpc {
           if (url !== undefined) return this.forward(url, context, (client, options) => client.grantCredits(request, options));
           const period = body.recurrencePeriod as 'day' | 'week' | 'month' | undefined;
           const reply = await this.followMerges(context, body.personId, (personId) =>
-            new GrantCreditsCommand({
+            new DecideCommand({
               kind: 'grantCredits',
               workspaceId: workspaceOf(context),
               personId,
@@ -261,7 +250,7 @@ export class QuotaRpc {
           if (url !== undefined) return this.forward(url, context, (client, options) => client.alias(request, options));
           const knownId = await this.resolveKnownPerson(context, body.anonymousId, body.knownId);
           const reply = await this.commandBus.execute(
-            new MergePersonCommand({ kind: 'mergeInto', workspaceId: workspaceOf(context), personId: body.anonymousId, targetPersonId: knownId }),
+            new DecideCommand({ kind: 'mergeInto', workspaceId: workspaceOf(context), personId: body.anonymousId, targetPersonId: knownId }),
           );
           // A failure here leaves the usage with the anonymous person; repeating Alias delivers it, once.
           await this.deliverTransfer(context, body.anonymousId, reply.transfer);
@@ -275,7 +264,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, body.targetPersonId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.transferUsage(request, options));
           const reply = await this.commandBus.execute(
-            new TransferUsageCommand({
+            new DecideCommand({
               kind: 'transferIn',
               workspaceId: workspaceOf(context),
               personId: body.targetPersonId,
@@ -293,7 +282,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, personOfReservation(body.reservationId));
           if (url !== undefined) return this.forward(url, context, (client, options) => client.commit(request, options));
           const reply = await this.commandBus.execute(
-            new CommitQuotaCommand({
+            new DecideCommand({
               kind: 'commit',
               workspaceId: workspaceOf(context),
               personId: personOfReservation(body.reservationId),
@@ -322,7 +311,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, personOfReservation(body.reservationId));
           if (url !== undefined) return this.forward(url, context, (client, options) => client.release(request, options));
           const reply = await this.commandBus.execute(
-            new ReleaseQuotaCommand({
+            new DecideCommand({
               kind: 'release',
               workspaceId: workspaceOf(context),
               personId: personOfReservation(body.reservationId),
@@ -339,7 +328,7 @@ export class QuotaRpc {
           const url = this.ownerElsewhere(context, body.personId);
           if (url !== undefined) return this.forward(url, context, (client, options) => client.track(request, options));
           const reply = await this.followMerges(context, body.personId, (personId) =>
-            new TrackUsageCommand({
+            new DecideCommand({
               kind: 'track',
               workspaceId: workspaceOf(context),
               personId,
@@ -397,7 +386,7 @@ export class QuotaRpc {
   private async resolveKnownPerson(context: HandlerContext, anonymousId: string, knownId: string): Promise<string> {
     const workspaceId = workspaceOf(context);
     if (this.decider.locate(workspaceId, knownId).kind !== 'local') return knownId;
-    const resolved = await this.followMerges(context, knownId, (personId) => new ResolvePersonCommand({ kind: 'resolve', workspaceId, personId }));
+    const resolved = await this.followMerges(context, knownId, (personId) => new DecideCommand({ kind: 'resolve', workspaceId, personId }));
     if (resolved.personId === anonymousId) {
       const error = new ConnectError(
         `invalid AliasRequest: knownId "${knownId}" was merged into "${anonymousId}" earlier, so this alias would merge "${anonymousId}" into itself; check the order of anonymousId and knownId`,
@@ -416,7 +405,7 @@ export class QuotaRpc {
     const route = this.decider.locate(workspaceId, transfer.targetPersonId);
     if (route.kind === 'local') {
       await this.commandBus.execute(
-        new TransferUsageCommand({
+        new DecideCommand({
           kind: 'transferIn',
           workspaceId,
           personId: transfer.targetPersonId,
