@@ -48,6 +48,23 @@ function IsAmount(field: string): PropertyDecorator {
   );
 }
 
+/** Checks a meter that a request names: required, then a valid meter name. */
+function IsPlanMeter(): PropertyDecorator {
+  return applyDecorators(
+    IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' }),
+    IsMeterName(),
+  );
+}
+
+/** Checks a quantity or amount that must be above 0: finite, greater than 0, at most MAX_AMOUNT. */
+function IsPositiveAmount(field: string): PropertyDecorator {
+  return applyDecorators(
+    IsNumber(FINITE, { message: `${field} must be a finite number` }),
+    IsPositive({ message: `${field} must be greater than 0` }),
+    Max(MAX_AMOUNT, { message: `${field} must be at most ${MAX_AMOUNT}` }),
+  );
+}
+
 function IsCurrency(): PropertyDecorator {
   return applyDecorators(IsOptional(), Matches(CURRENCY, { message: 'currency must be an ISO 4217 code such as "USD"' }));
 }
@@ -56,13 +73,10 @@ export class ReserveRequestBody {
   @IsPersonId('call')
   personId = '';
 
-  @IsMeterName()
-  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
+  @IsPlanMeter()
   meter = '';
 
-  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
-  @IsPositive({ message: 'quantity must be greater than 0' })
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsPositiveAmount('quantity')
   quantity = 0;
 
   @IsNotEmpty({ message: 'idempotencyKey is required: send a unique key per call and reuse it when retrying' })
@@ -145,13 +159,10 @@ export class CheckRequestBody {
   @IsPersonId('check')
   personId = '';
 
-  @IsMeterName()
-  @IsNotEmpty({ message: 'meter is required: send a meter of the workspace plan, for example "tokens"' })
+  @IsPlanMeter()
   meter = '';
 
-  @Max(MAX_AMOUNT, { message: `quantity must be at most ${MAX_AMOUNT}` })
-  @IsPositive({ message: 'quantity must be greater than 0' })
-  @IsNumber(FINITE, { message: 'quantity must be a finite number' })
+  @IsPositiveAmount('quantity')
   quantity = 0;
 }
 
@@ -217,9 +228,7 @@ export class GrantCreditsRequestBody {
   @IsNotEmpty({ message: 'meter is required: send a meter key such as "tokens", or a currency code such as "USD"' })
   meter = '';
 
-  @Max(MAX_AMOUNT, { message: `amount must be at most ${MAX_AMOUNT}` })
-  @IsPositive({ message: 'amount must be greater than 0' })
-  @IsNumber(FINITE, { message: 'amount must be a finite number' })
+  @IsPositiveAmount('amount')
   amount = 0;
 
   @IsInt({ message: 'priority must be a whole number' })
