@@ -25,7 +25,7 @@ export const MAX_ANALYST_RESULT_ROWS = 10_000;
 /** Maximum run time of one analyst query, in seconds. */
 export const MAX_ANALYST_QUERY_SECONDS = 10;
 /**
- * The most memory one analyst query may use, 1 GiB. On the embedded engine the
+ * The maximum memory of one analyst query, 1 GiB. On the embedded engine the
  * query runs in the process that also decides quotas.
  */
 export const MAX_ANALYST_QUERY_BYTES = 1024 ** 3;

@@ -519,7 +519,7 @@ export interface FunnelStep {
   eventName: string;
   /** Persons who reached this step: they did every step up to it in order within the window. */
   persons: number;
-  /** persons / persons of the first step; 0 when nobody entered the funnel. */
+  /** persons / persons of the first step; 0 when no person entered the funnel. */
   conversionRate: number;
   /** persons / persons of the previous step; 1 for the first step that anyone reached. */
   stepConversionRate: number;
@@ -583,7 +583,11 @@ export async function funnel(client: ClickHouseClient, database: string, request
   first = steps[0]?.persons ?? 0;
   for (const step of steps) {
     step.conversionRate = first === 0 ? 0 : step.persons / first;
-    step.stepConversionRate = step === steps[0] ? (first === 0 ? 0 : 1) : previous === 0 ? 0 : step.persons / previous;
+    if (step === steps[0]) {
+      step.stepConversionRate = first === 0 ? 0 : 1;
+    } else {
+      step.stepConversionRate = previous === 0 ? 0 : step.persons / previous;
+    }
     previous = step.persons;
   }
   return steps;

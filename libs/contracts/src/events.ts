@@ -24,7 +24,7 @@ export interface WindowRef {
   /**
    * Set when every limit on this window lets credits pay for usage above it.
    * Such a window counts only the part of a quantity that the plan's allowance
-   * pays for; the part paid by credits is counted in the credit ledger instead.
+   * pays for. The part paid by credits is counted in the credit ledger instead.
    */
   credits?: boolean;
 }
@@ -58,7 +58,7 @@ export interface QuotaReservedEvent extends EnvelopeBase {
   creditQuantity?: number;
   /** Ids of soft limits that this hold goes over: allowed, and flagged. */
   softExceeded?: string[];
-  /** How a commit above the hold is treated, from the meter's limits. */
+  /** The overage policy of a commit above the hold, from the meter's limits. */
   overagePolicy?: OveragePolicy;
 }
 
@@ -126,13 +126,13 @@ export interface UsageTrackedEvent extends EnvelopeBase {
   /** The part of the quantity paid by credits; CreditsBurned events before this one record the grants. */
   creditQuantity?: number;
   /**
-   * When the sender says the event happened, for an event from the ingest
-   * sink. Analytics order events by it; quota windows use `at`.
+   * The time the sender gave an event from the ingest sink. Analytics order
+   * events by it, and quota windows use `at`.
    */
   occurredAt?: number;
 }
 
-/** How a commit above its reservation is counted: in full with the overage recorded, or capped at the reservation. */
+/** The counting of a commit above its reservation: in full with the overage recorded, or capped at the reservation. */
 export type OveragePolicy = 'record' | 'cap';
 
 export type SubscriptionStatus = 'active' | 'trialing' | 'past_due' | 'paused' | 'canceled';

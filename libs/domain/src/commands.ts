@@ -35,7 +35,7 @@ export interface ReleaseQuotaCommand extends PersonCommand {
 
 export interface TrackUsageCommand extends PersonCommand {
   kind: 'track';
-  /** When the sender says the event happened; analytics use it, quota windows use the decision time. */
+  /** The time the sender gave the event. Analytics use it, and quota windows use the decision time. */
   occurredAt?: number;
   eventType: string;
   meter: string;
@@ -51,7 +51,7 @@ export interface ExpireReservationsCommand extends PersonCommand {
   kind: 'expire';
 }
 
-/** Answers what a reserve would answer now, without holding anything. */
+/** Returns what a reserve would reply now, without holding anything. */
 export interface CheckQuotaCommand extends PersonCommand {
   kind: 'check';
   meter: string;
@@ -99,7 +99,7 @@ export interface TransferInCommand extends PersonCommand {
   transfers: UsageTransfer[];
 }
 
-/** Answers whether the person still stands for itself, or names the person it was merged into. */
+/** Resolves a person id: the person itself, or the person it was merged into. */
 export interface ResolvePersonCommand extends PersonCommand {
   kind: 'resolve';
 }

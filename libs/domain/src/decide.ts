@@ -122,7 +122,7 @@ export interface MergeReply {
   transfer: TransferOut;
 }
 
-/** The person itself, not merged into another. A merged person answers with MergedPersonError. */
+/** The person itself, not merged into another. A request for a merged person is rejected with MergedPersonError. */
 export interface ResolveReply {
   kind: 'resolve';
   personId: string;
@@ -261,16 +261,16 @@ export function creditAvailable(state: PersonState, catalog: WorkspaceCatalog, m
     if (grant.meter === currency) shared += grant.remaining;
     else own += grant.remaining;
   }
-  let held = 0;
+  let heldCredit = 0;
   let heldByOtherMeters = 0;
   for (const hold of state.holds.values()) {
-    if (hold.meter === meter) held += hold.creditQuantity;
+    if (hold.meter === meter) heldCredit += hold.creditQuantity;
     else if (currency !== undefined && catalog.meters[hold.meter]?.unit === currency) heldByOtherMeters += hold.creditQuantity;
   }
   // Other meters' holds are taken to burn the shared credit first, the worst case for `meter`.
   // NOTE: holds on `meter` may also burn the shared credit before its own grants and leave another
   // meter's hold short. That commit then burns less credit and counts the rest against the allowance.
-  return roundAmount(Math.max(0, own + shared - held - Math.min(shared, heldByOtherMeters)));
+  return roundAmount(Math.max(0, own + shared - heldCredit - Math.min(shared, heldByOtherMeters)));
 }
 
 interface Assessment {
@@ -496,9 +496,9 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
   const reserved = hold ?? closed!.hold;
   const capped = reserved.overagePolicy === 'cap' && command.quantity > reserved.quantity;
   const quantity = capped ? reserved.quantity : command.quantity;
-  const creditWanted = creditForCommit(decider, reserved, quantity, hold !== undefined);
+  const creditNeeded = creditForCommit(decider, reserved, quantity, hold !== undefined);
   const eventId = context.newEventId();
-  const burns = creditWanted > 0 ? burnCredits(decider, reserved.meter, creditWanted, { reservationId: command.reservationId, usageEventId: eventId }) : [];
+  const burns = creditNeeded > 0 ? burnCredits(decider, reserved.meter, creditNeeded, { reservationId: command.reservationId, usageEventId: eventId }) : [];
   const event: QuotaCommittedEvent = {
     ...envelope(),
     eventId,
@@ -522,24 +522,25 @@ function decideCommit(decider: Decider, command: CommitQuotaCommand): Outcome<Co
 }
 
 /**
- * Returns the credit a commit of `quantity` needs. For each credit window of
- * the hold that the person's plan still limits, the allowance free for this
- * commit is what the limit has left plus the hold's own allowance part (while
- * the hold is active); credit pays the rest, the most over those windows. A
- * quantity above the hold is paid the same way, so credit covers a recorded
- * overage before the allowance is exceeded. When no such window is left (the
- * plan changed), usage fills the hold's allowance part first, then its credit part.
+ * Returns the credit a commit of `quantity` needs. In each credit window of the
+ * hold that the plan still limits, the free allowance is what the limit has
+ * left plus the hold's own allowance part while the hold is active. Credit pays
+ * the rest, and the largest rest over those windows is returned.
+ *
+ * A quantity above the hold is paid the same way, so credit covers a recorded
+ * overage before the allowance is exceeded. When the plan changed and no such
+ * window is left, usage fills the hold's allowance part first, then its credit part.
  */
 function creditForCommit({ state, context, plan }: Decider, hold: Hold, quantity: number, active: boolean): number {
   const allowancePart = hold.quantity - hold.creditQuantity;
   const holdWindows = new Set(hold.windows.filter((window) => window.credits === true).map((window) => counterKey(hold.meter, window)));
-  let wanted: number | undefined;
+  let needed: number | undefined;
   for (const status of limitStatuses(state, context.catalog, plan, hold.meter, context.now)) {
     if (!status.limit.credits || status.limit.enforcement !== 'hard' || !holdWindows.has(counterKey(hold.meter, status.window))) continue;
     const free = Math.max(0, roundAmount(status.available + (active ? allowancePart : 0)));
-    wanted = Math.max(wanted ?? 0, roundAmount(quantity - free));
+    needed = Math.max(needed ?? 0, roundAmount(quantity - free));
   }
-  if (wanted !== undefined) return Math.max(0, wanted);
+  if (needed !== undefined) return Math.max(0, needed);
   return quantity <= hold.quantity ? Math.max(0, roundAmount(quantity - allowancePart)) : hold.creditQuantity;
 }
 
@@ -669,12 +670,12 @@ function decideTrack(decider: Decider, command: TrackUsageCommand): Outcome<Trac
     // Tracked usage is never denied. Credits pay for the part above the allowance of limits that accept them.
     const statuses = limitStatuses(state, context.catalog, plan, command.meter, context.now);
     windows = windowsOf(statuses);
-    let creditWanted = 0;
+    let creditNeeded = 0;
     for (const status of statuses) {
       if (status.limit.enforcement !== 'hard' || !status.limit.credits) continue;
-      creditWanted = Math.max(creditWanted, roundAmount(command.quantity - Math.max(0, status.available)));
+      creditNeeded = Math.max(creditNeeded, roundAmount(command.quantity - Math.max(0, status.available)));
     }
-    if (creditWanted > 0) burns = burnCredits(decider, command.meter, creditWanted, { reservationId: '', usageEventId: eventId });
+    if (creditNeeded > 0) burns = burnCredits(decider, command.meter, creditNeeded, { reservationId: '', usageEventId: eventId });
   }
 
   const event: UsageTrackedEvent = {
@@ -792,11 +793,10 @@ function decideGrant({ state, context, envelope }: Decider, command: GrantCredit
 }
 
 /**
- * Returns the credit events due at `now`: for each recurring grant, the
- * renewal for the current period, with the previous period's balance rolled
- * over up to the cap and the rest written off, and then a write-off of every
- * other grant that expired with a balance left. Each event is applied before
- * the next is computed.
+ * Returns the credit events due at `now`. Each recurring grant gets its renewal
+ * for the current period, and the previous period's balance is rolled over up
+ * to the cap, with the rest written off. Then every other grant that expired
+ * with a balance left is written off. Each event is applied before the next is computed.
  */
 function settleCredits(state: PersonState, context: DecisionContext, envelope: EnvelopeFactory): LedgerEvent[] {
   const events: LedgerEvent[] = [];
@@ -931,7 +931,7 @@ const REDIRECTED_AFTER_MERGE = new Set<QuotaCommand['kind']>(['resolve', 'reserv
 
 function decideCommand(decider: Decider, command: QuotaCommand, expiredCount: number): Outcome<QuotaReply> {
   const merge = decider.state.merge;
-  // A repeat of a request decided before the merge gets its first answer here, so a retry never counts twice.
+  // A repeat of a request decided before the merge gets its first reply here, so a retry never counts twice.
   const repeated = (command.kind === 'reserve' || command.kind === 'track') && decider.state.idempotency.has(command.idempotencyKey);
   if (merge !== null && REDIRECTED_AFTER_MERGE.has(command.kind) && !repeated) throw new MergedPersonError(command.personId, merge.targetPersonId);
   switch (command.kind) {

@@ -61,7 +61,7 @@ describe('a repeated request after a merge', () => {
     run(anonymous, { kind: 'mergeInto', targetPersonId: 'user-9' });
     const eventsBefore = anonymous.events.length;
 
-    // A redelivery of the same event answers as before instead of moving on to the known person.
+    // A redelivery of the same event gets its first reply instead of moving on to the known person.
     const again = run(anonymous, { kind: 'track', eventType: 'chat', meter: 'tokens', quantity: 7, cost: 0, currency: '', metadata: {}, idempotencyKey: 'ingest:e1' });
     expect(again).toEqual(tracked);
     expect(anonymous.events).toHaveLength(eventsBefore);

@@ -10,12 +10,11 @@ const PINO_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** Creates a kafkajs client that logs through the process logger. */
 /**
  * Drops Node's TimeoutNegativeWarning. kafkajs 2.x computes some request
- * timeouts from a time in the past and passes a negative delay to setTimeout,
- * which Node runs after 1 ms, the behaviour kafkajs expects, and reports with
- * this warning on every start (kafkajs issue 1751). Other warnings still print.
+ * timeouts from a time in the past and passes a negative delay to setTimeout.
+ * Node runs such a timer after 1 ms and prints this warning on every start.
+ * Other warnings still print.
  */
 export function dropNegativeTimeoutWarnings(): void {
   if (negativeTimeoutWarningsDropped) return;
@@ -30,6 +29,7 @@ export function dropNegativeTimeoutWarnings(): void {
 
 let negativeTimeoutWarningsDropped = false;
 
+/** Creates a kafkajs client that logs through the process logger. */
 export function createKafka(config: Pick<VeveeConfig, 'kafkaBrokers'>, logger: Logger, clientId = 'vevee'): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   dropNegativeTimeoutWarnings();

@@ -251,7 +251,7 @@ export class Vevee {
     };
   }
 
-  /** Answers what reserve would answer now, without holding anything. */
+  /** Returns what reserve would reply now, without holding anything. */
   async check(input: CheckInput): Promise<CheckResult> {
     const reply = await this.call((signal) => this.client.check(input, { signal, timeoutMs: this.timeoutMs }));
     return {

@@ -287,7 +287,7 @@ describe('gateway person subscription, credits and limits', () => {
     });
   });
 
-  it('rejects an unknown meter, a page size out of range and a foreign cursor, naming the argument', async () => {
+  it('invalid arguments › rejected by name', async () => {
     const meter = await graphql('{ person(id: "p1") { limits(meter: "images") { limitId } } }');
     expect(meter.errors?.[0]).toMatchObject({
       message: 'argument "meter" is "images", which the workspace does not define: use one of tokens',

@@ -15,7 +15,7 @@ import { checkWorkspace } from './ingest-sink';
 
 /** The URL path of the batch endpoint. */
 export const EVENTS_BATCH_PATH = '/v1/events:batch';
-/** The most events one request may carry. */
+/** The maximum number of events in one request. */
 export const MAX_BATCH_EVENTS = 1_000;
 /** The largest request body accepted, in bytes. */
 export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
@@ -41,7 +41,7 @@ function eventIdOf(event: unknown): string | undefined {
  * workspace and produces the valid ones to the ingest topic, where the sink
  * stores them like any other producer's records. The response lists each
  * event as accepted (durable in the ingest topic) or rejected with its field
- * and reason; one bad event does not reject the others.
+ * and reason. One bad event does not reject the others.
  */
 @Injectable()
 export class IngestHttp implements OnModuleInit, OnModuleDestroy {
@@ -172,7 +172,7 @@ export class IngestHttp implements OnModuleInit, OnModuleDestroy {
     response.json({ accepted, rejected: results.length - accepted, results });
   }
 
-  /** Returns the request's events, or undefined after sending a 400 that says what is wrong with the body. */
+  /** Returns the request's events, or undefined after sending a 400 that explains what is wrong with the body. */
   private readEvents(body: Buffer, response: Response): unknown[] | undefined {
     let parsed: unknown;
     try {
@@ -196,7 +196,7 @@ export class IngestHttp implements OnModuleInit, OnModuleDestroy {
   /** Connects the producer on the first request; concurrent first requests share one connection. */
   private producerOnce(): Promise<Producer> {
     if (this.producer === undefined) {
-      // The Java client's murmur2 partitioner, so a person's records share a partition whoever produces them.
+      // The Java client's murmur2 partitioner, so a person's records share a partition whichever client produces them.
       const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
       const connected = producer.connect().then(() => producer);
       // A failed connection is not kept, so the next request tries again.

@@ -220,7 +220,7 @@ describe('projector-postgres subscriptions and credits', () => {
     const alice = aliceLedger();
     const bob = bobLedger();
     const { ids } = alice;
-    // The decider wrote what the comments above say.
+    // The decider wrote the events that the comments above describe.
     expect(ids.expiry.type).toBe('CreditsExpired');
     expect(ids.downgrade).toMatchObject({ type: 'SubscriptionChanged', effectiveAt: Date.UTC(2026, 3, 10, 10, 0, 5) });
 

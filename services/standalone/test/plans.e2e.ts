@@ -77,7 +77,7 @@ describe('plans, subscriptions and credits over RPC', () => {
     const hold = await sdk.reserve({ personId, meter: 'tokens', quantity: 150 });
     expect(hold).toMatchObject({ allowed: true, creditQuantity: 50 });
     expect(await sdk.commit({ reservationId: hold.reservationId, quantity: 150 })).toMatchObject({ quantity: 150, creditQuantity: 50, overage: 0 });
-    // The same key creates no second grant, and answers the balance left.
+    // The same key creates no second grant, and its reply has the balance left.
     expect(await sdk.grantCredits(topUp)).toEqual({ grantId: grant.grantId, balance: 250 });
 
     // The month counts the 100 tokens of allowance; the credit paid for the other 50.

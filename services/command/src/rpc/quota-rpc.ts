@@ -459,7 +459,7 @@ export class QuotaRpc {
     try {
       return await handle();
     } catch (error) {
-      // The owner of a merged person's target answered the request; its reply is of this method's type.
+      // The owner of a merged person's target ran the request, so its reply has this method's type.
       if (error instanceof ReplyFromOwner) return error.reply as T;
       throw toConnectError(error, this.logger);
     }
