@@ -21,6 +21,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
+          setupFiles: ['libs/testing/src/day-boundary-setup.ts'],
           include: ['libs/*/test/**/*.integration.ts', 'services/*/test/**/*.integration.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
@@ -30,6 +31,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          setupFiles: ['libs/testing/src/day-boundary-setup.ts'],
           include: ['services/*/test/**/*.e2e.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -112,3 +112,4 @@ export async function createTestEnvironment(overrides: Record<string, string> = 
   };
 }
 export * as ledgerEvents from './ledger-events';
+export * from './day-boundary';
