@@ -173,21 +173,17 @@ export interface EventSeriesRequest extends TimeRange {
 
 /**
  * Returns count and cost per event name and bucket over [from, to), read
- * from the hourly rollup. `from` and `to` must be whole hours.
- *
- * NOTE: the rollup sums every inserted row, so an event that the projector
- * inserts twice after a crash counts twice here, while queries on `events`
- * with FINAL count it once. Buckets are whole UTC hours, so in a time zone
- * with a half-hour offset the first and last partial hours are left out.
+ * from `events` with FINAL, so each event counts once. Buckets are hours or
+ * days of `timeZone`.
  */
 export async function eventSeries(client: ClickHouseClient, database: string, request: EventSeriesRequest): Promise<EventNameSeries[]> {
   const db = quoteDatabase(database);
-  const bucket = request.bucket === 'hour' ? 'hour' : 'toStartOfDay(hour, {timeZone:String})';
+  const bucket = request.bucket === 'hour' ? 'toStartOfHour(at, {timeZone:String})' : 'toStartOfDay(at, {timeZone:String})';
   const rows = await queryRows<{ event_name: string; bucket_ms: number | string; count: number | string; cost: number }>(
     client,
-    `SELECT event_name, toUnixTimestamp64Milli(toDateTime64(${bucket}, 3)) AS bucket_ms, sum(events) AS count, sum(cost) AS cost
-     FROM ${db}.events_hourly
-     WHERE workspace_id = {workspaceId:String} AND ${rangeSql('hour')}
+    `SELECT ${EVENT_NAME_SQL} AS event_name, toUnixTimestamp64Milli(toDateTime64(${bucket}, 3)) AS bucket_ms, count() AS count, sum(cost) AS cost
+     FROM ${db}.events FINAL
+     WHERE workspace_id = {workspaceId:String} AND ${rangeSql()}
      GROUP BY event_name, bucket_ms
      ORDER BY event_name, bucket_ms`,
     { ...rangeParams(request), timeZone: request.timeZone },

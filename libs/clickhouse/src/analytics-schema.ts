@@ -45,14 +45,6 @@ function activityRows(source: string): string {
       GROUP BY workspace_id, person_id`;
 }
 
-function hourlyRows(source: string, condition: string): string {
-  return `SELECT workspace_id, toStartOfHour(at) AS hour, type, ${EVENT_NAME_SQL} AS event_name,
-             count() AS events, sum(cost) AS cost, sum(quantity) AS quantity
-      FROM ${source}
-      WHERE ${condition}
-      GROUP BY workspace_id, hour, type, event_name`;
-}
-
 export const ANALYTICS_SCHEMA_STEPS: readonly SchemaStep[] = [
   {
     version: 2,
@@ -111,31 +103,11 @@ export const ANALYTICS_SCHEMA_STEPS: readonly SchemaStep[] = [
       `INSERT INTO ${db}.person_activity ${activityRows(`${db}.events FINAL`)}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.person_activity_mv TO ${db}.person_activity AS ${activityRows(`${db}.events`)}`,
 
-      // Event count, cost and quantity per UTC hour, ledger type and event
-      // name. Hours, not days, so a day in any time zone with a whole-hour
-      // offset is a sum of hours.
-      `CREATE TABLE IF NOT EXISTS ${db}.events_hourly
-      (
-          workspace_id LowCardinality(String),
-          hour         DateTime('UTC'),
-          type         LowCardinality(String),
-          event_name   LowCardinality(String),
-          events       UInt64,
-          cost         Float64,
-          quantity     Float64
-      )
-      ENGINE = SummingMergeTree
-      PARTITION BY toYYYYMM(hour)
-      ORDER BY (workspace_id, hour, type, event_name)`,
-      // Sums would double if the step ran twice, so the fill runs only while
-      // the table is empty.
-      `INSERT INTO ${db}.events_hourly ${hourlyRows(`${db}.events FINAL`, `(SELECT count() FROM ${db}.events_hourly) = 0`)}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.events_hourly_mv TO ${db}.events_hourly AS ${hourlyRows(`${db}.events`, '1')}`,
-      `CREATE VIEW IF NOT EXISTS ${db}.events_daily AS
-      SELECT workspace_id, toDate(hour) AS day, type, event_name,
-             sum(events) AS events, sum(cost) AS cost, sum(quantity) AS quantity
-      FROM ${db}.events_hourly
-      GROUP BY workspace_id, day, type, event_name`,
+      // This step also created the rollup table events_hourly, its
+      // materialized view and the view events_daily on it. Step 3 replaces
+      // the rollup with a view and creates events_daily. They are left out
+      // here so that a second process that repeats this step after step 3
+      // cannot create the rollup again.
 
       // Quota denials with the limit that denied them, read from the payload.
       `CREATE VIEW IF NOT EXISTS ${db}.denials AS
@@ -207,6 +179,27 @@ export const ANALYTICS_SCHEMA_STEPS: readonly SchemaStep[] = [
       LEFT JOIN ${db}.person_alias_map AS m ON m.workspace_id = p.workspace_id AND m.anonymous_id = p.person_id
       GROUP BY workspace_id, person_id, key
       SETTINGS join_use_nulls = 0`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'compute events_hourly from events with FINAL',
+    statements: (db) => [
+      // The SummingMergeTree rollup counted an event inserted twice (after a
+      // crash, or sent twice by a producer) twice for good. A view over
+      // `events` FINAL counts it once (measurement in docs/clickhouse.md).
+      `DROP VIEW IF EXISTS ${db}.events_hourly_mv`,
+      `DROP TABLE IF EXISTS ${db}.events_hourly`,
+      `CREATE VIEW IF NOT EXISTS ${db}.events_hourly AS
+      SELECT workspace_id, toStartOfHour(at) AS hour, type, ${EVENT_NAME_SQL} AS event_name,
+             count() AS events, sum(cost) AS cost, sum(quantity) AS quantity
+      FROM ${db}.events FINAL
+      GROUP BY workspace_id, hour, type, event_name`,
+      `CREATE VIEW IF NOT EXISTS ${db}.events_daily AS
+      SELECT workspace_id, toDate(hour) AS day, type, event_name,
+             sum(events) AS events, sum(cost) AS cost, sum(quantity) AS quantity
+      FROM ${db}.events_hourly
+      GROUP BY workspace_id, day, type, event_name`,
     ],
   },
 ];

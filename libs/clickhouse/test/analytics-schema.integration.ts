@@ -69,7 +69,7 @@ describe('analytics schema', () => {
     for (const step of ANALYTICS_SCHEMA_STEPS) {
       for (const statement of step.statements(db)) await client.command({ query: statement });
     }
-    await insertEventRows(client, environment.config.clickhouseDatabase, [row('user-1', 'page_view', '2026-05-01T11:00:00Z')]);
+    await insertEventRows(client, environment.config.clickhouseDatabase, [row('user-1', 'page_view', '2026-05-01T11:00:00Z'), stored[0]!]);
 
     expect(await select(`SELECT anonymous_id, person_id FROM ${db}.person_alias_map`)).toEqual([{ anonymous_id: 'anon-1', person_id: 'user-1' }]);
     expect(await select(`SELECT person_id, key, value FROM ${db}.person_property_values ORDER BY key`)).toEqual([
@@ -79,12 +79,46 @@ describe('analytics schema', () => {
     expect(await select(`SELECT person_id, first_seen, last_seen FROM ${db}.persons`)).toEqual([
       { person_id: 'user-1', first_seen: '2026-05-01 10:00:00.000', last_seen: '2026-05-01 11:00:00.000' },
     ]);
-    // The 10:00 hour contains page_view once (FINAL while filling) and the two identity events.
+    // The 10:00 hour counts the page view once, though it is stored three times, and the two identity events.
     expect(await select(`SELECT toString(hour) AS hour, event_name, sum(events) AS events FROM ${db}.events_hourly GROUP BY hour, event_name ORDER BY hour, event_name`)).toEqual([
       { hour: '2026-05-01 10:00:00', event_name: '$alias', events: 1 },
       { hour: '2026-05-01 10:00:00', event_name: '$identify', events: 1 },
       { hour: '2026-05-01 10:00:00', event_name: 'page_view', events: 1 },
       { hour: '2026-05-01 11:00:00', event_name: 'page_view', events: 1 },
     ]);
+    expect(await select(`SELECT toString(day) AS day, sum(events) AS events FROM ${db}.events_daily GROUP BY day`)).toEqual([{ day: '2026-05-01', events: 4 }]);
+  });
+
+  it('replaces the hourly rollup of an older install', async () => {
+    // An install at version 2 as it shipped first: a SummingMergeTree rollup
+    // fed by a materialized view, and events_daily on top of it.
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+    for (const step of SCHEMA_STEPS.filter((each) => each.version <= 2)) {
+      for (const statement of step.statements(db)) await client.command({ query: statement });
+    }
+    const hourly = `SELECT workspace_id, toStartOfHour(at) AS hour, type, if(event_type != '', event_type, type) AS event_name,
+      count() AS events, sum(cost) AS cost, sum(quantity) AS quantity FROM ${db}.events GROUP BY workspace_id, hour, type, event_name`;
+    await client.command({
+      query: `CREATE TABLE ${db}.events_hourly (workspace_id LowCardinality(String), hour DateTime('UTC'), type LowCardinality(String),
+        event_name LowCardinality(String), events UInt64, cost Float64, quantity Float64)
+        ENGINE = SummingMergeTree ORDER BY (workspace_id, hour, type, event_name)`,
+    });
+    await client.command({ query: `CREATE MATERIALIZED VIEW ${db}.events_hourly_mv TO ${db}.events_hourly AS ${hourly}` });
+    await client.command({
+      query: `CREATE VIEW ${db}.events_daily AS SELECT workspace_id, toDate(hour) AS day, type, event_name,
+        sum(events) AS events, sum(cost) AS cost, sum(quantity) AS quantity FROM ${db}.events_hourly GROUP BY workspace_id, day, type, event_name`,
+    });
+    await client.command({ query: `CREATE TABLE ${db}.schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY version` });
+    await client.insert({ table: `${db}.schema_migrations`, values: [{ version: 1, name: 'v1' }, { version: 2, name: 'v2' }], format: 'JSONEachRow' });
+    const view = row('anon-1', 'page_view', '2026-05-01T10:00:00Z');
+    await insertEventRows(client, environment.config.clickhouseDatabase, [view, view]);
+    expect(await select(`SELECT sum(events) AS events FROM ${db}.events_hourly`)).toEqual([{ events: 2 }]);
+
+    expect(await ensureClickHouseSchema(client, environment.config.clickhouseDatabase)).toEqual([3]);
+    await insertEventRows(client, environment.config.clickhouseDatabase, [view]);
+
+    expect(await select(`SELECT engine FROM system.tables WHERE database = '${environment.config.clickhouseDatabase}' AND name LIKE 'events_hourly%' ORDER BY name`)).toEqual([{ engine: 'View' }]);
+    expect(await select(`SELECT sum(events) AS events FROM ${db}.events_hourly`)).toEqual([{ events: 1 }]);
+    expect(await select(`SELECT toString(day) AS day, events FROM ${db}.events_daily`)).toEqual([{ day: '2026-05-01', events: 1 }]);
   });
 });

@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     process.stderr.write(reuse ? `reusing the events in ${dataDir}\n` : `loaded ${EVENTS} events in ${(loadMs / 1000).toFixed(1)} s\n`);
 
     const optimizeStart = performance.now();
-    for (const table of ['events', 'person_aliases', 'person_properties', 'person_activity', 'events_hourly']) {
+    for (const table of ['events', 'person_aliases', 'person_properties', 'person_activity']) {
       await client.command({ query: `OPTIMIZE TABLE ${DATABASE}.${table} FINAL` });
     }
     const optimizeMs = performance.now() - optimizeStart;
@@ -152,7 +152,6 @@ async function main(): Promise<void> {
       aliases: await count(client, 'person_aliases'),
       properties: await count(client, 'person_properties'),
       activity: await count(client, 'person_activity'),
-      hourly: await count(client, 'events_hourly'),
     };
 
     const workspaceId = 'ws-0';
@@ -202,7 +201,7 @@ async function main(): Promise<void> {
 
     const lines = [
       `events: ${sizes.events.toLocaleString('en-US')} (${(loadMs / 1000).toFixed(1)} s to load, ${(optimizeMs / 1000).toFixed(1)} s for OPTIMIZE FINAL); ` +
-        `person_aliases ${sizes.aliases}, person_properties ${sizes.properties}, person_activity ${sizes.activity}, events_hourly ${sizes.hourly} rows`,
+        `person_aliases ${sizes.aliases}, person_properties ${sizes.properties}, person_activity ${sizes.activity} rows`,
       '',
       `| query (workspace ws-0) | median ms | min ms | max ms | result |`,
       `|---|---|---|---|---|`,

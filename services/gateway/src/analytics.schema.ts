@@ -33,7 +33,7 @@ export const analyticsTypeDefs = /* GraphQL */ `
   extend type Query {
     """
     Count and cost per event name in the current DAY (hourly points) or MONTH
-    (daily points) of the workspace's time zone, from the hourly rollup.
+    (daily points) of the workspace's time zone.
     """
     eventSeries(period: Period = MONTH): EventSeries!
 

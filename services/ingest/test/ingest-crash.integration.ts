@@ -16,7 +16,7 @@ import { createTestEnvironment, testRunDir, waitFor, type TestEnvironment } from
 
 import { INGEST_GROUP } from '../src/ingest-sink';
 import { ensureIngestTopics } from '../src/ingest-topics';
-import { TEST_WORKSPACE, configEnv, countRows, eventRecord, produceRecords, waitForSinkCaughtUp, writeSeed, type RawRecord } from './ingest-kafka';
+import { TEST_WORKSPACE, configEnv, countHourlyEvents, countRows, eventRecord, produceRecords, waitForSinkCaughtUp, writeSeed, type RawRecord } from './ingest-kafka';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const PLAIN_EVENTS = 60_000;
@@ -115,6 +115,7 @@ describe('ingest sink crash', () => {
     const clickhouse = vevee.app.get<ClickHouseClient>(CLICKHOUSE, { strict: false });
 
     expect(await countRows(clickhouse, config.clickhouseDatabase, TEST_WORKSPACE, 'Ingested')).toBe(PLAIN_EVENTS);
+    expect(await countHourlyEvents(clickhouse, config.clickhouseDatabase, TEST_WORKSPACE, { type: 'Ingested' })).toBe(PLAIN_EVENTS);
     const pool = createPool(config.databaseUrl, 1);
     try {
       const used = await waitFor('usage_counters to reach 1000 tokens in total', async () => {
@@ -130,5 +131,6 @@ describe('ingest sink crash', () => {
       await pool.end();
     }
     expect(await countRows(clickhouse, config.clickhouseDatabase, TEST_WORKSPACE, 'UsageTracked')).toBe(METERED_PERSONS * 5);
+    expect(await countHourlyEvents(clickhouse, config.clickhouseDatabase, TEST_WORKSPACE, { type: 'UsageTracked' })).toBe(METERED_PERSONS * 5);
   });
 });

@@ -115,6 +115,20 @@ export async function countRows(client: ClickHouseClient, database: string, work
   return Number(rows[0]?.count ?? 0);
 }
 
+/** Returns the event count of the `events_hourly` view, which the time series and analysts read. */
+export async function countHourlyEvents(client: ClickHouseClient, database: string, workspaceId: string, filter: { type?: string; eventName?: string }): Promise<number> {
+  const conditions = ['workspace_id = {workspaceId:String}'];
+  if (filter.type !== undefined) conditions.push('type = {type:String}');
+  if (filter.eventName !== undefined) conditions.push('event_name = {eventName:String}');
+  const result = await client.query({
+    query: `SELECT sum(events) AS events FROM ${quoteDatabase(database)}.events_hourly WHERE ${conditions.join(' AND ')}`,
+    query_params: { workspaceId, ...filter },
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<{ events: number | string }>();
+  return Number(rows[0]?.events ?? 0);
+}
+
 export const TEST_API_KEY = 'vv_ingest_test_0123456789';
 export const TEST_WORKSPACE = 'ws_ingest';
 

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { CLICKHOUSE, ClickHouseModule, countEvents, usageSummary } from '@vevee/clickhouse';
+import { CLICKHOUSE, ClickHouseModule, countEvents, eventSeries, usageSummary } from '@vevee/clickhouse';
 import { encodeLedgerEvent, personKey, type LedgerEvent } from '@vevee/contracts';
 import { KafkaModule, createKafka, ensureLedgerTopic, groupId, ledgerTopic } from '@vevee/kafka';
 import { METRICS, PlatformModule, type Logger, type VeveeConfig } from '@vevee/platform';
@@ -170,7 +170,9 @@ describe('projector-clickhouse', () => {
     await startProjector();
     await waitUntilCaughtUp();
     const request = { workspaceId: WORKSPACE, from: new Date(DAY_START), to: new Date(DAY_END) };
+    const series = { ...request, timeZone: 'UTC', bucket: 'hour' as const };
     const before = await usageSummary(clickhouse(), config.clickhouseDatabase, request);
+    const seriesBefore = await eventSeries(clickhouse(), config.clickhouseDatabase, series);
     await stopProjector();
 
     const partitions = (await admin.fetchTopicOffsets(topic)).map((entry) => ({ partition: entry.partition, offset: '0' }));
@@ -184,6 +186,9 @@ describe('projector-clickhouse', () => {
     expect(after).toEqual(before);
     expect(after).toMatchObject(EXPECTED_DAY);
     expect(await countEvents(clickhouse(), config.clickhouseDatabase, { workspaceId: WORKSPACE })).toBe(8);
+    const seriesAfter = await eventSeries(clickhouse(), config.clickhouseDatabase, series);
+    expect(seriesAfter).toEqual(seriesBefore);
+    expect(seriesAfter.reduce((sum, entry) => sum + entry.count, 0)).toBe(8);
   });
 
   it('projector › stops a partition at an unknown schema version', async () => {
