@@ -871,6 +871,42 @@ function settleCredits(state: PersonState, context: DecisionContext, envelope: E
 }
 
 /**
+ * Returns the earliest time at or after `now` when settling the person's
+ * credits would append events: a recurring grant's next renewal (with the
+ * rollover and write-off of the period before), or the expiry of a grant
+ * with credit left. Returns `now` when something is overdue, and undefined
+ * when nothing is due. The decider wakes the person then, so renewals and
+ * write-offs reach the ledger without waiting for the person's next command.
+ */
+export function nextCreditSettlement(state: PersonState, timeZone: string, now: number): number | undefined {
+  let due: number | undefined;
+  const consider = (at: number) => {
+    const when = Math.max(at, now);
+    if (due === undefined || when < due) due = when;
+  };
+
+  for (const grant of state.grants.values()) {
+    const recurrence = grant.recurrence;
+    if (recurrence === null) {
+      if (grant.expiresAt !== null && grant.remaining > 0) consider(grant.expiresAt);
+      continue;
+    }
+    if (grant.effectiveAt > now) {
+      consider(grant.effectiveAt);
+      continue;
+    }
+    const cycle = windowFor(recurrence.period, now, timeZone);
+    if (grant.expiresAt !== null && cycle.start >= grant.expiresAt) continue;
+    if (grant.renewedFor === null || grant.renewedFor < cycle.start) {
+      consider(now);
+    } else if (grant.expiresAt === null || cycle.end < grant.expiresAt) {
+      consider(cycle.end);
+    }
+  }
+  return due;
+}
+
+/**
  * Decides one command for one person and applies the resulting events to the
  * state in place. Holds whose TTL passed before `context.now` are expired
  * first, each with its own event, and then credit grants are renewed, rolled

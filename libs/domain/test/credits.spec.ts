@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { creditAvailable, spendableGrants } from '../src';
-import { eventsOf, utc } from './plan-harness';
+import { creditAvailable, nextCreditSettlement, spendableGrants, type QuotaCommand } from '../src';
+import { PERSON, Person, WORKSPACE, check, eventsOf, grant, utc } from './plan-harness';
 import {
   burnOrderGrants,
   commitBelowHold,
@@ -219,5 +219,76 @@ describe('currency grants', () => {
     expect(image).toMatchObject({ allowed: false });
     expect(imageFits).toMatchObject({ allowed: true, creditQuantity: 2 });
     expect(creditAvailable(person.state, catalog, 'llm_cost', T + 4)).toBe(0);
+  });
+});
+
+describe('next credit settlement', () => {
+  const expire: QuotaCommand = { kind: 'expire', workspaceId: WORKSPACE, personId: PERSON };
+  const monthly = (options: { effectiveAt?: number } = {}) =>
+    grant({ key: 'monthly', meter: 'tokens', amount: 100, recurrence: { period: 'month', rolloverCap: 0, rolloverExpiresAfterMs: null }, ...options });
+
+  /** Decides an expire command at `at` and returns the types of the credit events it appended. */
+  function settledAt(person: Person, at: number): string[] {
+    return person
+      .decide(expire, at)
+      .events.map((event) => event.type)
+      .filter((type) => type.startsWith('Credits'));
+  }
+
+  it('none without grants that change', () => {
+    const person = new Person(catalog);
+    expect(nextCreditSettlement(person.state, 'UTC', T)).toBeUndefined();
+
+    person.reply('grantCredits', grant({ key: 'forever', meter: 'tokens', amount: 50 }), T);
+    expect(nextCreditSettlement(person.state, 'UTC', T)).toBeUndefined();
+  });
+
+  it('expiry with credit left', () => {
+    const person = new Person(catalog);
+    const expiresAt = utc('2026-05-20T00:00:00Z');
+    person.reply('grantCredits', grant({ key: 'g', meter: 'tokens', amount: 50, expiresAt }), T);
+
+    expect(nextCreditSettlement(person.state, 'UTC', T)).toBe(expiresAt);
+    expect(settledAt(person, expiresAt - 1)).toEqual([]);
+    expect(settledAt(person, expiresAt)).toEqual(['CreditsExpired']);
+    expect(nextCreditSettlement(person.state, 'UTC', expiresAt)).toBeUndefined();
+  });
+
+  it('monthly renewal at the period end', () => {
+    const person = new Person(catalog);
+    person.reply('grantCredits', monthly(), T);
+    person.decide(check('tokens', 1), T);
+
+    expect(nextCreditSettlement(person.state, 'UTC', T)).toBe(JUNE);
+    expect(settledAt(person, JUNE - 1)).toEqual([]);
+    expect(settledAt(person, JUNE)).toEqual(['CreditsExpired', 'CreditsGranted']);
+    expect(nextCreditSettlement(person.state, 'UTC', JUNE)).toBe(JULY);
+  });
+
+  it('overdue renewal is due now', () => {
+    const person = new Person(catalog);
+    person.reply('grantCredits', monthly(), T);
+    person.decide(check('tokens', 1), T);
+    const quietUntil = utc('2026-07-15T08:00:00Z');
+
+    expect(nextCreditSettlement(person.state, 'UTC', quietUntil)).toBe(quietUntil);
+  });
+
+  it('recurring grant effective later', () => {
+    const person = new Person(catalog);
+    const effectiveAt = utc('2026-05-15T00:00:00Z');
+    person.reply('grantCredits', monthly({ effectiveAt }), T);
+
+    expect(nextCreditSettlement(person.state, 'UTC', T)).toBe(effectiveAt);
+    expect(settledAt(person, effectiveAt)).toEqual(['CreditsGranted']);
+    expect(nextCreditSettlement(person.state, 'UTC', effectiveAt)).toBe(JUNE);
+  });
+
+  it('weekly renewal in New York', () => {
+    const { person } = weeklyRenewalNewYork();
+    const monday = utc('2026-11-09T05:00:00Z');
+
+    // After the renewal of the week starting 2 November, the next week starts on Monday 9 November at 05:00 UTC (EST).
+    expect(nextCreditSettlement(person.state, 'America/New_York', utc('2026-11-02T05:00:00Z'))).toBe(monday);
   });
 });

@@ -4,7 +4,7 @@ import { personIdOfReservation } from '@vevee/contracts';
 import { VeveeError, type ReserveResult, type Vevee } from '@vevee/sdk';
 import { waitFor } from '@vevee/testing';
 
-import { foldWholeLedger } from './ledger-fold';
+import { foldWholeLedger, readLedger } from './ledger-fold';
 import { LEDGER_PARTITIONS, OWNED_PARTITIONS, TEST_METER, createReplicaCluster, partitionOf, personsIn, waitForSplit, type ReplicaCluster } from './replica-harness';
 import type { ReplicaProcess } from './replica-process';
 
@@ -165,6 +165,38 @@ describe('command replicas › a paused owner is fenced', () => {
     );
     expect(lost.msg).toMatch(/fenced|released/);
     console.log(`replies of the resumed replica ${JSON.stringify(tally(outcomes))}, its log line "${lost.msg}"`);
+  });
+});
+
+describe('command replicas › credit settlement after a takeover', () => {
+  let cluster: ReplicaCluster | undefined;
+
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  it('writes off credit of a restored person', async () => {
+    cluster = await createReplicaCluster({ dayLimit: 100 });
+    const [a, b] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
+    const split = await waitForSplit(a, b);
+    const [personId] = personsIn(split.b, 1, 'credited');
+
+    // B grants credit that expires after B is gone, and no call for the person follows.
+    const expiresAt = new Date(Date.now() + 4_000);
+    const grant = await cluster.sdk(b).grantCredits({ personId: personId!, meter: TEST_METER, amount: 25, idempotencyKey: 'trial', expiresAt });
+    await b.kill();
+
+    await waitFor('replica A to own all 12 partitions', async () => (await a.metric(OWNED_PARTITIONS)) === LEDGER_PARTITIONS || undefined, { timeoutMs: 30_000 });
+    const writeOff = await waitFor(
+      'replica A to append the write-off',
+      async () =>
+        (await readLedger(cluster!.kafka, cluster!.topic))
+          .map((record) => record.event)
+          .find((event) => event.type === 'CreditsExpired' && event.grantId === grant.grantId),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(writeOff).toMatchObject({ personId, amount: 25, expiredAt: expiresAt.getTime() });
   });
 });
 

@@ -102,6 +102,23 @@ describe('plans, subscriptions and credits over RPC', () => {
     await expect(stack.sdk.upsertSubscription({ ...base, occurredAt: new Date(Number.NaN) })).rejects.toMatchObject({ code: 'invalid_argument', fields: ['occurredAt'] });
   });
 
+  it('credits › writes off expired credit unprompted', async () => {
+    const personId = 'dora';
+    const expiresAt = new Date(Date.now() + 1_500);
+    const grant = await stack.sdk.grantCredits({ personId, meter: 'tokens', amount: 40, idempotencyKey: 'dora-trial', expiresAt });
+
+    // No call for dora follows: the decider wakes her at the expiry and appends the write-off.
+    const entry = await waitFor('the write-off in PostgreSQL', async () => {
+      const result = await stack.pool.query<{ amount: string; effective_at: Date }>(
+        `SELECT amount::text, effective_at FROM credit_entries WHERE workspace_id = $1 AND person_id = $2 AND grant_id = $3 AND kind = 'expiry'`,
+        [TEST_WORKSPACE, personId, grant.grantId],
+      );
+      return result.rows[0];
+    });
+    expect(Number(entry.amount)).toBe(-40);
+    expect(entry.effective_at).toEqual(expiresAt);
+  });
+
   it('alias › moves anonymous usage to the known person once', async () => {
     const sdk = stack.sdk;
     await sdk.track({ personId: 'anon-7', eventType: 'chat', meter: 'tokens', quantity: 40 });

@@ -13,7 +13,10 @@ export class OwnedPartition {
   /** The reason the partition stopped, when status is `failed`. */
   failure: string | undefined;
   readonly persons = new Map<string, PersonState>();
+  /** Hold expiries and credit settlements, as wake-up times per person key. */
   readonly expiries = new ExpiryHeap();
+  /** The credit settlement time scheduled in `expiries` per person key. */
+  readonly creditSettlements = new Map<string, number>();
   /** The latest decision time in the partition; decisions never go back in time. */
   lastAt = 0;
   /** Events decided but not yet durable. */

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 
 import { LedgerDecodeError, decodeLedgerEvent, personKey, reservationIdFor } from '@vevee/contracts';
-import { decide, type QuotaCommand, type QuotaReply } from '@vevee/domain';
+import { decide, nextCreditSettlement, type PersonState, type QuotaCommand, type QuotaReply } from '@vevee/domain';
 import { KAFKA, groupId, ledgerTopic, partitionFor } from '@vevee/kafka';
 import { CONFIG, Deferred, HTTP_URL, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
 import { PG_POOL } from '@vevee/postgres';
@@ -152,7 +152,8 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     }
 
     const now = Math.max(Date.now(), owned.lastAt);
-    const decision = decide(owned.personState(key), command, {
+    const state = owned.personState(key);
+    const decision = decide(state, command, {
       now,
       catalog,
       newEventId: randomUUID,
@@ -169,6 +170,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       for (const event of decision.events) {
         if (event.type === 'QuotaReserved') owned.expiries.push(event.expiresAt, key);
       }
+      if (decision.events.some((event) => event.type.startsWith('Credits'))) owned.creditSettlements.delete(key);
       void append.then(
         () => {
           owned.pendingEvents = Math.max(0, owned.pendingEvents - count);
@@ -176,6 +178,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
         () => undefined,
       );
     }
+    if (state.grants.size > 0 && !owned.creditSettlements.has(key)) this.scheduleCreditSettlement(owned, key, state, catalog.timeZone, now);
     // A reply that appends nothing (a repeat, a rejection) still read state that
     // may include undurable events, so it waits for them too.
     if (owned.lastAppend !== undefined) {
@@ -331,6 +334,11 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private serve(owned: OwnedPartition): void {
+    const now = Math.max(Date.now(), owned.lastAt);
+    for (const [key, state] of owned.persons) {
+      const timeZone = state.grants.size > 0 ? this.workspaces.catalog(key.slice(0, key.indexOf(':')))?.timeZone : undefined;
+      if (timeZone !== undefined) this.scheduleCreditSettlement(owned, key, state, timeZone, now);
+    }
     owned.status = 'serving';
     this.log.info({ partition: owned.partition, persons: owned.persons.size, offset: owned.durableEnd.toString() }, 'partition serving');
     this.checkReady();
@@ -383,11 +391,26 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /**
+   * Wakes the person when its credits next need settling (a renewal, or an
+   * expiry with credit left), so that those events reach the ledger, and the
+   * balances read from PostgreSQL, without waiting for the person's next
+   * command. Each person has one pending settlement time at most.
+   */
+  private scheduleCreditSettlement(owned: OwnedPartition, key: string, state: PersonState, timeZone: string, now: number): void {
+    // Infinity marks a person with nothing due, so later decisions skip the computation.
+    const due = nextCreditSettlement(state, timeZone, now) ?? Infinity;
+    owned.creditSettlements.set(key, due);
+    if (due !== Infinity) owned.expiries.push(due, key);
+  }
+
   private sweepExpiries(): void {
     const now = Date.now();
     for (const owned of this.owned.values()) {
       if (owned.status !== 'serving') continue;
       for (const key of owned.expiries.popDue(now)) {
+        // The expire command also settles credits, and the decision schedules the next wake-up.
+        if ((owned.creditSettlements.get(key) ?? Infinity) <= now) owned.creditSettlements.delete(key);
         const separator = key.indexOf(':');
         const command: QuotaCommand = { kind: 'expire', workspaceId: key.slice(0, separator), personId: key.slice(separator + 1) };
         this.submit(command).catch((error: unknown) => {
