@@ -10,14 +10,29 @@ import { quoteDatabase } from './identifiers';
 //
 // Times go in as epoch milliseconds, for the reason given in queries.ts.
 
+/**
+ * Returns a query of the workspace's alias map: each aliased anonymous id
+ * with its known id, following up to three aliases as the `person_alias_map`
+ * view does. transform() below needs the map as constant arrays, so chains
+ * are followed here, in the map, and not per row.
+ */
+function workspaceAliasesSql(db: string): string {
+  return `WITH direct AS (
+        SELECT anonymous_id, argMin(person_id, (aliased_at, event_id)) AS person_id
+        FROM ${db}.person_aliases FINAL
+        WHERE workspace_id = {workspaceId:String}
+        GROUP BY anonymous_id
+      )
+      SELECT hop1.anonymous_id AS anonymous_id,
+             multiIf(hop3.person_id != '', hop3.person_id, hop2.person_id != '', hop2.person_id, hop1.person_id) AS known_id
+      FROM direct AS hop1
+      LEFT JOIN direct AS hop2 ON hop2.anonymous_id = hop1.person_id
+      LEFT JOIN direct AS hop3 ON hop3.anonymous_id = hop2.person_id`;
+}
+
 /** Returns the WITH element that defines `aliases`, the workspace's alias map as (anonymous ids, known ids). */
 function aliasMap(db: string): string {
-  return `(SELECT (groupArray(anonymous_id), groupArray(known_id)) FROM (
-      SELECT anonymous_id, argMin(person_id, (aliased_at, event_id)) AS known_id
-      FROM ${db}.person_aliases FINAL
-      WHERE workspace_id = {workspaceId:String}
-      GROUP BY anonymous_id
-    )) AS aliases`;
+  return `(SELECT (groupArray(anonymous_id), groupArray(known_id)) FROM (${workspaceAliasesSql(db)})) AS aliases`;
 }
 
 /** Returns `column` mapped through the alias map: the known id of an aliased anonymous id, else the id itself. */
@@ -34,12 +49,7 @@ function resolved(column: string): string {
  * about 3 in 10^8 for a million persons (birthday bound).
  */
 export function hashedAliasMap(db: string): string {
-  return `(SELECT (groupArray(cityHash64(anonymous_id)), groupArray(cityHash64(known_id))) FROM (
-      SELECT anonymous_id, argMin(person_id, (aliased_at, event_id)) AS known_id
-      FROM ${db}.person_aliases FINAL
-      WHERE workspace_id = {workspaceId:String}
-      GROUP BY anonymous_id
-    )) AS hashed_aliases`;
+  return `(SELECT (groupArray(cityHash64(anonymous_id)), groupArray(cityHash64(known_id))) FROM (${workspaceAliasesSql(db)})) AS hashed_aliases`;
 }
 
 /** Returns the cityHash64 of the resolved id of `column`, which needs hashedAliasMap in the WITH clause. */

@@ -202,4 +202,29 @@ export const ANALYTICS_SCHEMA_STEPS: readonly SchemaStep[] = [
       GROUP BY workspace_id, day, type, event_name`,
     ],
   },
+  {
+    version: 4,
+    name: 'follow alias chains in person_alias_map',
+    statements: (db) => [
+      // An anonymous id can be aliased to an id that is itself aliased later
+      // (anon-2 to anon-1, then anon-1 to user-1). The map follows up to
+      // three aliases, as the deciders follow up to three merges, so every
+      // id of the chain maps to its last known id. Each hop takes the
+      // earliest alias of its id. A cycle, which only ingested $alias events
+      // can make, ends after three hops.
+      `CREATE OR REPLACE VIEW ${db}.person_alias_map AS
+      WITH direct AS (
+        SELECT workspace_id, anonymous_id, argMin(person_id, (aliased_at, event_id)) AS person_id
+        FROM ${db}.person_aliases FINAL
+        GROUP BY workspace_id, anonymous_id
+      )
+      SELECT hop1.workspace_id AS workspace_id,
+             hop1.anonymous_id AS anonymous_id,
+             multiIf(hop3.person_id != '', hop3.person_id, hop2.person_id != '', hop2.person_id, hop1.person_id) AS person_id
+      FROM direct AS hop1
+      LEFT JOIN direct AS hop2 ON hop2.workspace_id = hop1.workspace_id AND hop2.anonymous_id = hop1.person_id
+      LEFT JOIN direct AS hop3 ON hop3.workspace_id = hop2.workspace_id AND hop3.anonymous_id = hop2.person_id
+      SETTINGS join_use_nulls = 0`,
+    ],
+  },
 ];

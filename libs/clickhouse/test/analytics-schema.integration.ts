@@ -3,7 +3,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createTestEnvironment, type TestEnvironment } from '@vevee/testing';
 
-import { ANALYTICS_SCHEMA_STEPS, SCHEMA_STEPS, createClickHouse, ensureClickHouseSchema, insertEventRows, quoteDatabase, type EventRow } from '../src';
+import {
+  ANALYTICS_SCHEMA_STEPS,
+  SCHEMA_STEPS,
+  createClickHouse,
+  ensureClickHouseSchema,
+  insertEventRows,
+  listPeople,
+  personTimeline,
+  quoteDatabase,
+  type EventRow,
+} from '../src';
 
 let sequence = 0;
 
@@ -89,6 +99,39 @@ describe('analytics schema', () => {
     expect(await select(`SELECT toString(day) AS day, sum(events) AS events FROM ${db}.events_daily GROUP BY day`)).toEqual([{ day: '2026-05-01', events: 4 }]);
   });
 
+  it('follows a chain of aliases', async () => {
+    await ensureClickHouseSchema(client, environment.config.clickhouseDatabase);
+    const database = environment.config.clickhouseDatabase;
+    // A second device's id (anon-2) joins the first one's (anon-1), which then logs in as user-1.
+    await insertEventRows(client, database, [
+      row('anon-2', 'page_view', '2026-05-01T09:00:00Z'),
+      row('anon-1', 'page_view', '2026-05-01T09:30:00Z'),
+      row('anon-1', '$alias', '2026-05-01T09:40:00Z', { anonymousId: 'anon-2' }),
+      row('user-1', '$alias', '2026-05-01T10:00:00Z', { anonymousId: 'anon-1' }),
+      row('user-1', 'signup_completed', '2026-05-01T10:05:00Z'),
+      row('user-9', 'page_view', '2026-05-01T11:00:00Z'),
+    ]);
+
+    expect(await select(`SELECT anonymous_id, person_id FROM ${db}.person_alias_map ORDER BY anonymous_id`)).toEqual([
+      { anonymous_id: 'anon-1', person_id: 'user-1' },
+      { anonymous_id: 'anon-2', person_id: 'user-1' },
+    ]);
+    const people = await listPeople(client, database, { workspaceId: 'acme', filters: [], sortBy: 'id', descending: false, limit: 10, offset: 0, breakdownKeys: [] });
+    expect(people.people.map((person) => [person.id, person.anonymousIds])).toEqual([
+      ['user-1', ['anon-1', 'anon-2']],
+      ['user-9', []],
+    ]);
+    const timeline = await personTimeline(client, database, { workspaceId: 'acme', personId: 'anon-2', descending: false, limit: 10, offset: 0 });
+    expect(timeline.personId).toBe('user-1');
+    expect(timeline.events.map((event) => [event.eventName, event.sentAs])).toEqual([
+      ['page_view', 'anon-2'],
+      ['page_view', 'anon-1'],
+      ['$alias', 'anon-1'],
+      ['$alias', 'user-1'],
+      ['signup_completed', 'user-1'],
+    ]);
+  });
+
   it('replaces the hourly rollup of an older install', async () => {
     // An install at version 2 as it shipped first: a SummingMergeTree rollup
     // fed by a materialized view, and events_daily on top of it.
@@ -114,7 +157,7 @@ describe('analytics schema', () => {
     await insertEventRows(client, environment.config.clickhouseDatabase, [view, view]);
     expect(await select(`SELECT sum(events) AS events FROM ${db}.events_hourly`)).toEqual([{ events: 2 }]);
 
-    expect(await ensureClickHouseSchema(client, environment.config.clickhouseDatabase)).toEqual([3]);
+    expect(await ensureClickHouseSchema(client, environment.config.clickhouseDatabase)).toEqual([3, 4]);
     await insertEventRows(client, environment.config.clickhouseDatabase, [view]);
 
     expect(await select(`SELECT engine FROM system.tables WHERE database = '${environment.config.clickhouseDatabase}' AND name LIKE 'events_hourly%' ORDER BY name`)).toEqual([{ engine: 'View' }]);
