@@ -18,6 +18,7 @@ const TABLES = [
   'api_keys',
   'credit_entries',
   'credit_grants',
+  'decider_person_snapshots',
   'decider_snapshots',
   'meters',
   'person_merges',

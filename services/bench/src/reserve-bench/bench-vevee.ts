@@ -116,17 +116,23 @@ export async function benchVevee(input: VeveeBenchInput): Promise<{ results: Pha
 }
 
 /**
- * Measures the decider's latest snapshots in Vevee's database: one row per partition
- * with the state of every person in it. Returns undefined when this version of Vevee
- * keeps no `decider_snapshots` table.
+ * Measures the decider's latest snapshots in Vevee's database: one row per partition,
+ * and one per person in `decider_person_snapshots` where that table exists (before it,
+ * the partition's row held every person). Returns undefined when this version of
+ * Vevee keeps no `decider_snapshots` table.
  */
 async function snapshotSize(databaseUrl: string): Promise<MaxRunDiagnostics['snapshots']> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    const personTable = await client.query<{ exists: boolean }>(`SELECT to_regclass('decider_person_snapshots') IS NOT NULL AS exists`);
+    const personRows = personTable.rows[0]!.exists
+      ? `+ (SELECT coalesce(sum(octet_length(state::text)), 0) FROM decider_person_snapshots)`
+      : '';
+    const personCount = personTable.rows[0]!.exists ? `+ (SELECT count(*) FROM decider_person_snapshots)` : '';
     const result = await client.query<{ partitions: string; bytes: string; persons: string }>(
-      `SELECT count(*) AS partitions, coalesce(sum(octet_length(state::text)), 0) AS bytes,
-              coalesce(sum((SELECT count(*) FROM jsonb_object_keys(state))), 0) AS persons
+      `SELECT count(*) AS partitions, coalesce(sum(octet_length(state::text)), 0) ${personRows} AS bytes,
+              coalesce(sum((SELECT count(*) FROM jsonb_object_keys(state))), 0) ${personCount} AS persons
          FROM decider_snapshots`,
     );
     const row = result.rows[0]!;

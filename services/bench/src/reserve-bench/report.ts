@@ -174,7 +174,7 @@ function afterPhaseLines(diagnostics: MaxRunDiagnostics): string[] {
   const snapshots = diagnostics.snapshots;
   if (snapshots !== undefined) {
     lines.push(
-      `- decider snapshots in PostgreSQL at the end: ${snapshots.partitions} rows containing ${count.format(snapshots.persons)} persons in ${(snapshots.bytes / 1024 ** 2).toFixed(1)} MiB of JSON, rewritten whole for each changed partition every SNAPSHOT_INTERVAL_MS (30 s by default)`,
+      `- decider snapshots in PostgreSQL at the end: ${snapshots.partitions} partition rows containing ${count.format(snapshots.persons)} persons in ${(snapshots.bytes / 1024 ** 2).toFixed(1)} MiB of JSON; every SNAPSHOT_INTERVAL_MS (30 s by default) each changed partition rewrites the rows of the persons with new events`,
     );
   }
   if (diagnostics.serverLog.length > 0) {

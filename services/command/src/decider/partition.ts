@@ -30,6 +30,8 @@ export class OwnedPartition {
   durableEnd = 0n;
   /** Events appended since the last snapshot. */
   eventsSinceSnapshot = 0;
+  /** Keys of the persons with events since the last snapshot, which the next one writes. */
+  readonly changed = new Set<string>();
   /** Set while a snapshot waits for the partition to be quiet; new commands wait for it. */
   snapshotGate: Promise<void> | undefined;
 
@@ -48,6 +50,8 @@ export class OwnedPartition {
     for (const [key, state] of snapshot.persons) {
       this.persons.set(key, state);
       for (const hold of state.holds.values()) this.expiries.push(hold.expiresAt, key);
+      // The next snapshot clears the older copy of every person, so it must write them all.
+      if (snapshot.legacy) this.changed.add(key);
     }
     this.lastAt = snapshot.lastAt;
     this.durableEnd = snapshot.nextOffset;
@@ -57,6 +61,7 @@ export class OwnedPartition {
   replayEvent(event: LedgerEvent): void {
     const key = personKey(event.workspaceId, event.personId);
     applyEvent(this.personState(key), event);
+    this.changed.add(key);
     if (event.type === 'QuotaReserved') {
       this.expiries.push(event.expiresAt, key);
     }

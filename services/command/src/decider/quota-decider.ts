@@ -165,6 +165,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       const count = decision.events.length;
       owned.pendingEvents += count;
       owned.eventsSinceSnapshot += count;
+      owned.changed.add(key);
       const append = owned.writer!.append(decision.events);
       owned.lastAppend = append;
       for (const event of decision.events) {
@@ -438,18 +439,30 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     if (owned.status !== 'serving' || owned.snapshotGate !== undefined) return;
     const gate = new Deferred<void>();
     owned.snapshotGate = gate.promise;
-    let write: Promise<void> | undefined;
+    let write: Promise<boolean> | undefined;
+    let changed: string[] = [];
     try {
       await owned.lastAppend?.catch(() => undefined);
       if (owned.status === 'serving' && this.owned.get(owned.partition) === owned) {
         const end = owned.writer?.committedEnd ?? owned.durableEnd;
-        write = this.snapshots.save(owned.partition, end > owned.durableEnd ? end : owned.durableEnd, owned.lastAt, owned.persons);
+        changed = [...owned.changed];
+        owned.changed.clear();
+        write = this.snapshots.save(owned.partition, end > owned.durableEnd ? end : owned.durableEnd, owned.lastAt, owned.persons, changed);
         owned.eventsSinceSnapshot = 0;
       }
     } finally {
       owned.snapshotGate = undefined;
       gate.resolve();
     }
-    await write?.catch((error: unknown) => this.log.warn({ err: error, partition: owned.partition }, 'writing a decider snapshot failed; the next one retries'));
+    if (write === undefined) return;
+    // Persons a snapshot did not write stay for the next one.
+    const keep = () => changed.forEach((key) => owned.changed.add(key));
+    try {
+      if (!(await write)) keep();
+    } catch (error) {
+      keep();
+      owned.eventsSinceSnapshot += 1;
+      this.log.warn({ err: error, partition: owned.partition, persons: changed.length }, 'writing a decider snapshot failed; the next one retries');
+    }
   }
 }
