@@ -28,6 +28,8 @@ export interface VeveeConfig {
   commandSessionTimeoutMs: number;
   /** How often the decider snapshots a partition that changed, in milliseconds. */
   snapshotIntervalMs: number;
+  /** How long a person goes without a command before the decider may drop its state from memory, in milliseconds; 0 keeps every person. */
+  personIdleMs: number;
   /** Partitions of a newly created ingest topic. */
   ingestPartitions: number;
   /** How far an ingested event's timestamp may lie before its record's time, in milliseconds; older events go to the DLQ. */
@@ -137,6 +139,7 @@ export function loadConfig(env: Env = process.env): VeveeConfig {
     advertisedUrl: reader.url('COMMAND_ADVERTISED_URL', undefined, ['http:', 'https:']),
     commandSessionTimeoutMs: reader.integer('COMMAND_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000),
     snapshotIntervalMs: reader.integer('SNAPSHOT_INTERVAL_MS', 30_000, 100, 3_600_000),
+    personIdleMs: reader.integer('DECIDER_PERSON_IDLE_MS', 600_000, 0, 7 * 24 * 3_600_000),
     ingestPartitions: reader.integer('INGEST_PARTITIONS', 12, 1, 10_000),
     // At most 30 days back, so a late event still lands in a recent monthly partition of the events table.
     ingestMaxAgeMs: reader.integer('INGEST_MAX_AGE_MS', 7 * 24 * 60 * 60 * 1000, 0, 30 * 24 * 60 * 60 * 1000),

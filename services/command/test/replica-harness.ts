@@ -110,6 +110,8 @@ function replicaEnv(config: VeveeConfig, extra: Record<string, string>): Record<
     COMMAND_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
     SNAPSHOT_INTERVAL_MS: '1000',
     EXPIRY_SWEEP_MS: '250',
+    // Persons idle for 100 ms leave memory at the next snapshot, so the faults run with evictions and reads back.
+    DECIDER_PERSON_IDLE_MS: '100',
     ...extra,
   };
 }

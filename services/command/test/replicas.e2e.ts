@@ -176,6 +176,34 @@ describe('command replicas › credit settlement after a takeover', () => {
     cluster = undefined;
   });
 
+  it('reads evicted persons back after a takeover', async () => {
+    cluster = await createReplicaCluster({ dayLimit: 100 });
+    const [a, b] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);
+    const split = await waitForSplit(a, b);
+    const persons = personsIn(split.b, 5, 'idle');
+    const sdkB = cluster.sdk(b);
+    const firstReplies = new Map<string, ReserveResult>();
+    for (const personId of persons) {
+      const hold = await sdkB.reserve({ personId, meter: TEST_METER, quantity: 30, idempotencyKey: `${personId}:first` });
+      await sdkB.commit({ reservationId: hold.reservationId, quantity: 20 });
+      firstReplies.set(personId, hold);
+    }
+    const evicted = (replica: ReplicaProcess) => replica.metric('vevee_decider_persons', { state: 'snapshot' });
+    await waitFor('replica B to evict the idle persons', async () => (await evicted(b)) >= persons.length);
+
+    await b.kill();
+    await waitFor('replica A to own all 12 partitions', async () => (await a.metric(OWNED_PARTITIONS)) === LEDGER_PARTITIONS || undefined, { timeoutMs: 30_000 });
+    await waitFor('replica A to evict the restored persons', async () => (await evicted(a)) >= persons.length);
+
+    const sdkA = cluster.sdk(a);
+    for (const personId of persons) {
+      expect(await sdkA.reserve({ personId, meter: TEST_METER, quantity: 30, idempotencyKey: `${personId}:first` })).toEqual(firstReplies.get(personId));
+      expect(await sdkA.check({ personId, meter: TEST_METER, quantity: 80 })).toMatchObject({ allowed: true, remaining: 0 });
+      expect(await sdkA.check({ personId, meter: TEST_METER, quantity: 81 })).toMatchObject({ allowed: false, remaining: 80 });
+    }
+    expect(await a.metric('vevee_decider_person_reads_total')).toBeGreaterThanOrEqual(persons.length);
+  });
+
   it('writes off credit of a restored person', async () => {
     cluster = await createReplicaCluster({ dayLimit: 100 });
     const [a, b] = await Promise.all([cluster.start('replica-a'), cluster.start('replica-b')]);

@@ -9,9 +9,17 @@ export interface DeciderMetrics {
   recoveries: Counter<'reason'>;
   rebalances: Counter;
   forwarded: Counter<'outcome'>;
+  personReads: Counter;
 }
 
-export function createDeciderMetrics(registry: Registry, gauges: { pendingEvents: () => number; ownedPartitions: () => number }): DeciderMetrics {
+export interface DeciderGauges {
+  pendingEvents: () => number;
+  ownedPartitions: () => number;
+  /** Persons of the owned partitions whose state is in memory, or only in their snapshot rows. */
+  persons: (where: 'memory' | 'snapshot') => number;
+}
+
+export function createDeciderMetrics(registry: Registry, gauges: DeciderGauges): DeciderMetrics {
   new Gauge({
     name: 'vevee_decider_pending_events',
     help: 'Events decided but not yet durable in the ledger, across owned partitions.',
@@ -26,6 +34,16 @@ export function createDeciderMetrics(registry: Registry, gauges: { pendingEvents
     registers: [registry],
     collect() {
       this.set(gauges.ownedPartitions());
+    },
+  });
+  new Gauge({
+    name: 'vevee_decider_persons',
+    help: 'Persons of the owned partitions, by where their state is: in memory, or only in their snapshot rows after eviction.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.set({ state: 'memory' }, gauges.persons('memory'));
+      this.set({ state: 'snapshot' }, gauges.persons('snapshot'));
     },
   });
   return {
@@ -57,6 +75,11 @@ export function createDeciderMetrics(registry: Registry, gauges: { pendingEvents
     rebalances: new Counter({
       name: 'vevee_decider_rebalances_total',
       help: 'Assignments received from the command consumer group.',
+      registers: [registry],
+    }),
+    personReads: new Counter({
+      name: 'vevee_decider_person_reads_total',
+      help: 'Evicted persons read back from their snapshot rows for a command.',
       registers: [registry],
     }),
     forwarded: new Counter({

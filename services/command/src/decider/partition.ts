@@ -32,6 +32,14 @@ export class OwnedPartition {
   eventsSinceSnapshot = 0;
   /** Keys of the persons with events since the last snapshot, which the next one writes. */
   readonly changed = new Set<string>();
+  /** Settles when the snapshot write in progress ends; one runs at a time. */
+  snapshotWrite: Promise<void> | undefined;
+  /** Wall-clock time of each person's latest command, for eviction. */
+  readonly lastUsed = new Map<string, number>();
+  /** Keys of the persons whose state was dropped from memory; their snapshot rows hold it. */
+  readonly evicted = new Set<string>();
+  /** Reads of evicted persons' states in progress, so concurrent commands share one. */
+  readonly loading = new Map<string, Promise<void>>();
   /** Set while a snapshot waits for the partition to be quiet; new commands wait for it. */
   snapshotGate: Promise<void> | undefined;
 
@@ -44,6 +52,24 @@ export class OwnedPartition {
       this.persons.set(key, state);
     }
     return state;
+  }
+
+  /**
+   * Drops the state of every person without a command since `before` whose
+   * events a written snapshot holds, and returns how many it dropped. Call it
+   * only while no snapshot write is in progress: a person the write carries
+   * is in neither `changed` nor a committed row until it commits.
+   */
+  evictIdle(before: number): number {
+    let count = 0;
+    for (const key of this.persons.keys()) {
+      if (this.changed.has(key) || (this.lastUsed.get(key) ?? 0) > before) continue;
+      this.persons.delete(key);
+      this.lastUsed.delete(key);
+      this.evicted.add(key);
+      count += 1;
+    }
+    return count;
   }
 
   restore(snapshot: PartitionSnapshot): void {

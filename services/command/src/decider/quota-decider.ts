@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 
 import { LedgerDecodeError, decodeLedgerEvent, personKey, reservationIdFor } from '@vevee/contracts';
-import { decide, nextCreditSettlement, type PersonState, type QuotaCommand, type QuotaReply } from '@vevee/domain';
+import { decide, emptyPersonState, nextCreditSettlement, type PersonState, type QuotaCommand, type QuotaReply } from '@vevee/domain';
 import { KAFKA, groupId, ledgerTopic, partitionFor } from '@vevee/kafka';
 import { CONFIG, Deferred, HTTP_URL, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
 import { PG_POOL } from '@vevee/postgres';
@@ -68,6 +68,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     this.metrics = createDeciderMetrics(registry, {
       pendingEvents: () => [...this.owned.values()].reduce((sum, owned) => sum + owned.pendingEvents, 0),
       ownedPartitions: () => this.owned.size,
+      persons: (where) => [...this.owned.values()].reduce((sum, owned) => sum + (where === 'memory' ? owned.persons.size : owned.evicted.size), 0),
     });
   }
 
@@ -129,8 +130,14 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     const key = personKey(command.workspaceId, command.personId);
     const partition = partitionFor(key, this.partitionCount);
     let owned = this.owned.get(partition);
-    while (owned?.snapshotGate !== undefined) {
-      await owned.snapshotGate;
+    for (;;) {
+      while (owned?.snapshotGate !== undefined) {
+        await owned.snapshotGate;
+        owned = this.owned.get(partition);
+      }
+      if (owned?.status !== 'serving' || !owned.evicted.has(key)) break;
+      // Reading the state back waits, so the checks above run again after it.
+      await this.loadEvicted(owned, key);
       owned = this.owned.get(partition);
     }
     if (owned === undefined) {
@@ -153,6 +160,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
 
     const now = Math.max(Date.now(), owned.lastAt);
     const state = owned.personState(key);
+    owned.lastUsed.set(key, Date.now());
     const decision = decide(state, command, {
       now,
       catalog,
@@ -422,12 +430,43 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /** Reads an evicted person's state back from its snapshot row; concurrent commands for the person share one read. */
+  private async loadEvicted(owned: OwnedPartition, key: string): Promise<void> {
+    let loading = owned.loading.get(key);
+    if (loading === undefined) {
+      loading = this.snapshots
+        .loadPerson(owned.partition, key)
+        .then((state) => {
+          // A person with no row had no events, so it starts empty.
+          if (owned.evicted.delete(key)) owned.persons.set(key, state ?? emptyPersonState());
+          this.metrics.personReads.inc();
+        })
+        .finally(() => owned.loading.delete(key));
+      owned.loading.set(key, loading);
+    }
+    try {
+      await loading;
+    } catch (error) {
+      this.log.warn({ err: error, partition: owned.partition, personKey: key }, 'reading an evicted person from its snapshot failed');
+      throw unavailable(`reading the person's state from PostgreSQL failed (${(error as Error).message}); retry with the same idempotency key`);
+    }
+  }
+
   private snapshotChangedPartitions(): void {
     for (const owned of this.owned.values()) {
-      if (owned.eventsSinceSnapshot > 0 && owned.snapshotGate === undefined) {
+      if (owned.eventsSinceSnapshot > 0 && owned.snapshotGate === undefined && owned.snapshotWrite === undefined) {
         void this.takeSnapshot(owned);
+      } else if (owned.eventsSinceSnapshot === 0 && owned.snapshotWrite === undefined) {
+        this.evictIdle(owned);
       }
     }
+  }
+
+  /** Drops the persons idle for DECIDER_PERSON_IDLE_MS whose events a written snapshot holds. */
+  private evictIdle(owned: OwnedPartition): void {
+    if (this.config.personIdleMs === 0 || owned.status !== 'serving') return;
+    const evicted = owned.evictIdle(Date.now() - this.config.personIdleMs);
+    if (evicted > 0) this.log.debug({ partition: owned.partition, evicted, inMemory: owned.persons.size }, 'idle persons dropped from memory');
   }
 
   /**
@@ -436,6 +475,7 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
    * serialized, then go on while the snapshot is written.
    */
   private async takeSnapshot(owned: OwnedPartition): Promise<void> {
+    while (owned.snapshotWrite !== undefined) await owned.snapshotWrite;
     if (owned.status !== 'serving' || owned.snapshotGate !== undefined) return;
     const gate = new Deferred<void>();
     owned.snapshotGate = gate.promise;
@@ -455,14 +495,23 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       gate.resolve();
     }
     if (write === undefined) return;
+    const done = new Deferred<void>();
+    owned.snapshotWrite = done.promise;
     // Persons a snapshot did not write stay for the next one.
     const keep = () => changed.forEach((key) => owned.changed.add(key));
     try {
-      if (!(await write)) keep();
+      if (await write) {
+        this.evictIdle(owned);
+      } else {
+        keep();
+      }
     } catch (error) {
       keep();
       owned.eventsSinceSnapshot += 1;
       this.log.warn({ err: error, partition: owned.partition, persons: changed.length }, 'writing a decider snapshot failed; the next one retries');
+    } finally {
+      owned.snapshotWrite = undefined;
+      done.resolve();
     }
   }
 }

@@ -52,6 +52,16 @@ export class SnapshotStore {
     return { nextOffset: BigInt(row.next_offset), lastAt: Number(row.last_at), persons, legacy };
   }
 
+  /** Returns one person's state from the partition's snapshot, or undefined when it has none. */
+  async loadPerson(partition: number, key: string): Promise<PersonState | undefined> {
+    const result = await this.pool.query<{ state: PersonSnapshot }>(
+      'SELECT state FROM decider_person_snapshots WHERE topic = $1 AND partition = $2 AND person_key = $3',
+      [this.topic, partition, key],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : restorePerson(row.state);
+  }
+
   /**
    * Serializes the persons of `changed` now, so the caller may go on changing
    * them once this returns, and writes them with the partition's row in one
