@@ -766,6 +766,14 @@ function decideGrant({ state, context, envelope }: Decider, command: GrantCredit
     const known = Object.keys(context.catalog.meters).join(', ');
     throw new DomainError('invalid_argument', 'meter', `credits must name a meter (${known}) or a three-letter currency code such as USD; got "${command.meter}"`);
   }
+  if (context.catalog.meters[command.meter] === undefined) {
+    // Currency credit pays only for meters whose unit is that currency.
+    const units = [...new Set(Object.values(context.catalog.meters).map((meter) => meter.unit))].filter(isCurrencyCode);
+    if (!units.includes(command.meter)) {
+      const fix = units.length === 0 ? 'define a meter with that unit first, or grant credits of a meter' : `use ${units.join(' or ')}, or grant credits of a meter`;
+      throw new DomainError('invalid_argument', 'meter', `credits in ${command.meter} would pay for no meter of the workspace, because no meter has the unit ${command.meter}: ${fix}`);
+    }
+  }
   const effectiveAt = command.effectiveAt ?? context.now;
   if (command.expiresAt !== null && command.expiresAt <= effectiveAt) {
     throw new DomainError('invalid_argument', 'expiresAt', 'expiresAt must be after effectiveAt; omit it for credit that never expires');

@@ -203,8 +203,11 @@ describe('grant idempotency', () => {
 
 describe('currency grants', () => {
   it('USD credit pays a USD meter', () => {
-    const { person, usd, reserved, committed } = usdPaysUsdMeter();
+    const { person, usd, eur, reserved, committed } = usdPaysUsdMeter();
 
+    expect(eur.events).toEqual([]);
+    expect(eur.error).toMatchObject({ code: 'invalid_argument', field: 'meter' });
+    expect(eur.error?.message).toBe('credits in EUR would pay for no meter of the workspace, because no meter has the unit EUR: use USD, or grant credits of a meter');
     expect(reserved).toMatchObject({ allowed: true, creditQuantity: 2, remaining: 0 });
     expect(eventsOf(committed.events, 'CreditsBurned').map((burn) => [burn.grantId, burn.meter, burn.amount])).toEqual([[usd.grantId, 'USD', 2]]);
     expect(committed.reply).toMatchObject({ quantity: 3, creditQuantity: 2 });

@@ -436,13 +436,14 @@ export function grantKeyOutlivesGrant() {
 export function usdPaysUsdMeter() {
   const person = new Person(creditCatalog);
   const usd = person.reply('grantCredits', grant({ key: 'usd', meter: 'USD', amount: 10 }), T);
-  person.reply('grantCredits', grant({ key: 'eur', meter: 'EUR', amount: 100 }), T);
+  // No meter is priced in EUR, so EUR credit could never be spent.
+  const eur = person.decide(grant({ key: 'eur', meter: 'EUR', amount: 100 }), T);
   person.reply('grantCredits', grant({ key: 'tokens', meter: 'tokens', amount: 100 }), T);
   person.decide(track('llm_cost', 4, 't'), T + 1);
 
   const reserved = person.reply('reserve', reserve('llm_cost', 3, 'a'), T + 2);
   const committed = person.decide(commit(reserved.reservationId, 3), T + 3);
-  return { person, usd, reserved, committed };
+  return { person, usd, eur, reserved, committed };
 }
 
 export function usdHeldForOneMeter() {

@@ -6,3 +6,4 @@ export * from './seed';
 export * from './workspaces';
 export * from './catalog-validation';
 export * from './catalog';
+export * from './cluster-secrets';

@@ -16,6 +16,7 @@ const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TABLES = [
   'api_keys',
+  'cluster_secrets',
   'credit_entries',
   'credit_grants',
   'decider_person_snapshots',

@@ -2,11 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
 
 import type { Period, WindowRef } from '@vevee/contracts';
-import { PERIODS, windowFor, type MeterLimits } from '@vevee/domain';
-import { PG_POOL, parseStoredMeters } from '@vevee/postgres';
+import { PERIODS, windowFor } from '@vevee/domain';
+import { PG_POOL } from '@vevee/postgres';
 
 import type { WorkspaceContext } from './auth';
-import { badUserInput } from './errors';
 
 /** One meter's quota in the current window of one period. */
 export interface MeterUsage {
@@ -36,11 +35,6 @@ interface WindowTotalsRow {
   reserved: string;
 }
 
-interface Plan {
-  version: number;
-  meters: Record<string, MeterLimits>;
-}
-
 /** Converts a NUMERIC column, which pg returns as a string. */
 function parseNumeric(value: string, column: string): number {
   const number = Number(value);
@@ -48,17 +42,6 @@ function parseNumeric(value: string, column: string): number {
     throw new Error(`${column} is "${value}", which is not a finite number`);
   }
   return number;
-}
-
-function unknownMeter(meter: string, plan: Plan | undefined): Error {
-  const meters = Object.keys(plan?.meters ?? {}).sort();
-  if (plan === undefined || meters.length === 0) {
-    return badUserInput('meter', `argument "meter" is ${JSON.stringify(meter)}, but the workspace's plan has no meters yet: add the meter to the plan first`);
-  }
-  return badUserInput(
-    'meter',
-    `argument "meter" is ${JSON.stringify(meter)}, which is not in the workspace's plan (version ${plan.version}): use one of ${meters.join(', ')}`,
-  );
 }
 
 /** Reads a person's quota usage from the PostgreSQL read models. */
@@ -76,15 +59,12 @@ export class PersonUsageReader {
   }
 
   /**
-   * Returns one entry per period (or only `request.period`) for the windows
-   * that contain `request.now` in the workspace's time zone. Throws
-   * BAD_USER_INPUT for a meter that the latest plan does not have.
+   * Returns one entry per period (or only `request.period`) for the calendar
+   * windows that contain `request.now` in the workspace's time zone. Each
+   * period's limit comes from `limits`, which the caller reads from the
+   * person's plan after checking the meter.
    */
-  async read(workspace: WorkspaceContext, request: PersonUsageRequest): Promise<MeterUsage[]> {
-    const plan = await this.latestPlan(workspace.workspaceId);
-    const limits = plan?.meters[request.meter];
-    if (limits === undefined) throw unknownMeter(request.meter, plan);
-
+  async read(workspace: WorkspaceContext, request: PersonUsageRequest, limits: Partial<Record<Period, number>>): Promise<MeterUsage[]> {
     const periods = request.period === undefined ? PERIODS : [request.period];
     const windows = periods.map((period) => windowFor(period, request.now, workspace.timeZone));
     const totals = await this.windowTotals(workspace.workspaceId, request, windows);
@@ -108,16 +88,6 @@ export class PersonUsageReader {
         windowStart: new Date(window.start),
       };
     });
-  }
-
-  private async latestPlan(workspaceId: string): Promise<Plan | undefined> {
-    const result = await this.pool.query<{ version: number; meters: unknown }>(
-      'SELECT version, meters FROM plans WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1',
-      [workspaceId],
-    );
-    const row = result.rows[0];
-    if (row === undefined) return undefined;
-    return { version: row.version, meters: parseStoredMeters(row.meters, `plan ${row.version} of workspace "${workspaceId}"`) };
   }
 
   /**

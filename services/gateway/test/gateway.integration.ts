@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLICKHOUSE, ClickHouseModule, ensureClickHouseSchema, insertEventRows, type EventRow } from '@vevee/clickhouse';
 import { windowFor } from '@vevee/domain';
 import { PlatformModule, startHttpApp, type HttpApp, type VeveeConfig } from '@vevee/platform';
-import { PostgresModule, applySeed, createPool, migrate, parseSeed } from '@vevee/postgres';
+import { PostgresModule, applySeed, createPool, defineMeter, loadCatalog, migrate, parseSeed, publishPlanVersion } from '@vevee/postgres';
 import { createTestEnvironment, type TestEnvironment } from '@vevee/testing';
 
 import { GatewayModule, parseDateTime } from '../src';
@@ -120,10 +120,18 @@ describe('gateway', () => {
       'gateway test seed',
     );
     await applySeed(pool, seed);
-    // A later plan version replaces the seed's: the gateway reads the latest.
-    await pool.query(`INSERT INTO plans (workspace_id, version, meters) VALUES ('acme', 2, $1::jsonb)`, [
-      JSON.stringify({ tokens: { day: 20_000, month: 400_000 }, images: { month: 50 } }),
-    ]);
+    // A later version of the default plan replaces the seed's: the gateway reads the latest.
+    await defineMeter(pool, 'acme', { key: 'images', unit: 'images' });
+    const { defaultPlanId } = (await loadCatalog(pool, 'acme'))!;
+    await publishPlanVersion(pool, 'acme', {
+      planId: defaultPlanId,
+      name: 'Default',
+      limits: [
+        { id: 'tokens-day', meter: 'tokens', amount: 20_000, period: 'day' },
+        { id: 'tokens-month', meter: 'tokens', amount: 400_000, period: 'month' },
+        { id: 'images-month', meter: 'images', amount: 50, period: 'month' },
+      ],
+    });
 
     await insertCounter('acme', 'p1', 'tokens', day, '1200.5');
     await insertCounter('acme', 'p1', 'tokens', month, '5000');

@@ -85,6 +85,23 @@ describe('plans, subscriptions and credits over RPC', () => {
     expect(await counterInPostgres(personId, 'day')).toEqual({ used: 1_900, reserved: 0 });
     // Only the free plan has the lifetime limit, so it counts the usage before the upgrade.
     expect(await counterInPostgres(personId, 'lifetime')).toEqual({ used: 1_900, reserved: 0 });
+
+    // person.usage shows the limits of alice's plan now: pro has no day limit and 2,000 a month.
+    const response = await fetch(`${stack.vevee.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_API_KEY}` },
+      body: JSON.stringify({ query: '{ person(id: "alice") { usage(meter: "tokens") { period used limit remaining } } }' }),
+    });
+    expect(await response.json()).toEqual({
+      data: {
+        person: {
+          usage: [
+            { period: 'DAY', used: 1_900, limit: null, remaining: null },
+            { period: 'MONTH', used: 2_000, limit: 2_000, remaining: 0 },
+          ],
+        },
+      },
+    });
   });
 
   it('rejects an unknown plan and a bad subscription with the field named', async () => {
@@ -117,6 +134,29 @@ describe('plans, subscriptions and credits over RPC', () => {
     });
     expect(Number(entry.amount)).toBe(-40);
     expect(entry.effective_at).toEqual(expiresAt);
+  });
+
+  it('transfer › rejects a call without the replica token', async () => {
+    await stack.sdk.track({ personId: 'gus', eventType: 'chat', meter: 'tokens', quantity: 300 });
+    await waitFor('PostgreSQL to count gus', async () => (await counterInPostgres('gus', 'day'))?.used === 300);
+    const now = Date.now();
+    const body = {
+      transferId: 'forged-1',
+      sourcePersonId: 'nobody',
+      targetPersonId: 'gus',
+      transfers: [{ meter: 'tokens', period: 'day', windowStart: new Date(now - 3_600_000).toISOString(), windowEnd: new Date(now + 3_600_000).toISOString(), used: -300 }],
+    };
+    for (const token of [undefined, 'not-the-token']) {
+      const response = await fetch(`${stack.vevee.url}/vevee.v1.QuotaService/TransferUsage`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_API_KEY}`, ...(token === undefined ? {} : { 'vevee-replica-token': token }) },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(403);
+      expect(await response.json()).toMatchObject({ code: 'permission_denied', message: expect.stringContaining('call Alias') });
+    }
+    expect(await stack.sdk.check({ personId: 'gus', meter: 'tokens', quantity: 700 })).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await stack.sdk.check({ personId: 'gus', meter: 'tokens', quantity: 701 })).toMatchObject({ allowed: false });
   });
 
   it('alias › moves anonymous usage to the known person once', async () => {

@@ -3,6 +3,8 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 
 import { QuotaService } from '@vevee/contracts';
 
+import { REPLICA_TOKEN_HEADER } from './replica-token';
+
 /** Marks a request that one replica forwarded to another, so it is never forwarded twice. */
 export const FORWARDED_HEADER = 'vevee-forwarded';
 
@@ -21,9 +23,9 @@ export class Forwarder {
     return client;
   }
 
-  /** Headers for a forwarded call: the caller's API key and the loop guard. */
-  static headers(authorization: string | null): Headers {
-    const headers = new Headers({ [FORWARDED_HEADER]: '1' });
+  /** Headers for a forwarded call: the caller's API key, the loop guard and the replica token. */
+  static headers(authorization: string | null, replicaToken: string): Headers {
+    const headers = new Headers({ [FORWARDED_HEADER]: '1', [REPLICA_TOKEN_HEADER]: replicaToken });
     if (authorization !== null) headers.set('authorization', authorization);
     return headers;
   }

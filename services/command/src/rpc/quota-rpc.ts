@@ -13,6 +13,7 @@ import { QuotaDecider } from '../decider/quota-decider';
 import { unavailable } from '../errors';
 import { WorkspaceDirectory } from '../workspaces';
 import { FORWARDED_HEADER, Forwarder } from './forwarder';
+import { REPLICA_TOKEN_HEADER, ReplicaToken } from './replica-token';
 import { WORKSPACE_ID, authInterceptor } from './auth';
 import { toConnectError } from './error-mapping';
 import {
@@ -100,6 +101,7 @@ export class QuotaRpc {
     @Inject(CommandBus) private readonly commandBus: CommandBus,
     @Inject(WorkspaceDirectory) private readonly workspaces: WorkspaceDirectory,
     @Inject(QuotaDecider) private readonly decider: QuotaDecider,
+    @Inject(ReplicaToken) private readonly replicaToken: ReplicaToken,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -259,6 +261,12 @@ export class QuotaRpc {
 
       transferUsage: (request, context) =>
         this.run(async () => {
+          if (!this.replicaToken.matches(context.requestHeader.get(REPLICA_TOKEN_HEADER))) {
+            throw new ConnectError(
+              'TransferUsage is called only by Vevee\'s command replicas while they merge persons; call Alias to merge an anonymous person into a known one',
+              Code.PermissionDenied,
+            );
+          }
           const body = validateRequest(new TransferUsageRequestBody(), { ...request }, 'TransferUsageRequest');
           const transfers = fromWire(request.transfers);
           const url = this.ownerElsewhere(context, body.targetPersonId);
@@ -441,7 +449,7 @@ export class QuotaRpc {
 
   private async forward<T>(url: string, context: HandlerContext, call: (client: ReturnType<Forwarder['clientFor']>, options: { headers: Headers; signal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
-      const reply = await call(this.forwarder.clientFor(url), { headers: Forwarder.headers(context.requestHeader.get('authorization')), signal: context.signal });
+      const reply = await call(this.forwarder.clientFor(url), { headers: Forwarder.headers(context.requestHeader.get('authorization'), this.replicaToken.value()), signal: context.signal });
       this.decider.countForward('ok');
       return reply;
     } catch (error) {
