@@ -15,9 +15,16 @@ import { HTTP_URL, METRICS, READINESS, RPC_ROUTES } from './tokens';
 export interface RpcRoutes {
   /** The URL path prefix of the routes, for example `/vevee.v1.QuotaService/`. */
   pathPrefix: string;
+  /** Every method name under the prefix, such as `Reserve`. */
+  methods: string[];
+  /** The methods that an unknown method's error lists: the public ones. */
+  documentedMethods: string[];
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
 }
+
+/** Content types of the protocols Connect serves: Connect, gRPC and gRPC-Web. */
+const RPC_CONTENT_TYPES = ['application/json', 'application/proto', 'application/connect+', 'application/grpc'];
 
 /** Whether a process can serve requests now, as opposed to merely running. */
 export interface Readiness {
@@ -63,6 +70,23 @@ export async function startHttpApp(rootModule: unknown, config: VeveeConfig, log
     server.use((request: Request, response: Response, next: NextFunction) => {
       if (!request.path.startsWith(rpc.pathPrefix)) {
         next();
+        return;
+      }
+      // Connect replies to these three with an empty body, so each gets its reason and fix here.
+      const method = request.path.slice(rpc.pathPrefix.length);
+      if (!rpc.methods.includes(method)) {
+        response.status(404).json({ code: 'unimplemented', message: `unknown method "${method}" of ${rpc.pathPrefix}: call one of ${rpc.documentedMethods.join(', ')}` });
+        return;
+      }
+      if (request.method !== 'POST') {
+        response.status(405).setHeader('allow', 'POST');
+        response.json({ code: 'unimplemented', message: `${request.method} is not supported for ${request.path}: send a POST request` });
+        return;
+      }
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!RPC_CONTENT_TYPES.some((known) => contentType.startsWith(known))) {
+        const sent = contentType === '' ? 'no content-type header' : `content-type "${contentType}"`;
+        response.status(415).json({ code: 'invalid_argument', message: `${sent} is not supported: send the body as application/json or application/proto` });
         return;
       }
       // Connect enforces the same limit while reading a body without a length;

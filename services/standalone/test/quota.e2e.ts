@@ -43,6 +43,38 @@ describe('readiness', () => {
   });
 });
 
+describe('rpc › requests Connect cannot route', () => {
+  const rpc = (path: string, init: RequestInit) => fetch(`${stack.vevee.url}/vevee.v1.QuotaService/${path}`, init);
+  const auth = { authorization: 'Bearer vv_test_0123456789abcdef' };
+
+  it('names the methods for an unknown one', async () => {
+    const response = await rpc('Reserv', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { code: string; message: string };
+    expect(body.code).toBe('unimplemented');
+    expect(body.message).toContain('unknown method "Reserv"');
+    expect(body.message).toContain('call one of Reserve, Commit, Release');
+    expect(body.message).not.toContain('TransferUsage');
+  });
+
+  it('asks for POST', async () => {
+    const response = await rpc('Reserve', { method: 'GET', headers: auth });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    expect(await response.json()).toMatchObject({ message: expect.stringContaining('send a POST request') });
+  });
+
+  it('asks for a content type', async () => {
+    const missing = await rpc('Reserve', { method: 'POST', headers: auth, body: new Uint8Array([123, 125]) });
+    expect(missing.status).toBe(415);
+    expect(await missing.json()).toMatchObject({ message: 'no content-type header is not supported: send the body as application/json or application/proto' });
+
+    const text = await rpc('Reserve', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: '{}' });
+    expect(text.status).toBe(415);
+    expect(await text.json()).toMatchObject({ message: expect.stringContaining('content-type "text/plain"') });
+  });
+});
+
 describe('reserve › parallel calls', () => {
   it('allows exactly the limit when 200 reserves arrive together', async () => {
     const personId = 'burst-person';

@@ -108,6 +108,9 @@ export class QuotaRpc {
   routes(): RpcRoutes {
     return {
       pathPrefix: `/${QuotaService.typeName}/`,
+      methods: QuotaService.methods.map((method) => method.name),
+      // TransferUsage is internal to the replicas.
+      documentedMethods: QuotaService.methods.map((method) => method.name).filter((name) => name !== 'TransferUsage'),
       interceptors: [authInterceptor(this.workspaces)],
       routes: (router: ConnectRouter) => this.register(router),
     };
