@@ -29,7 +29,8 @@ export interface WindowRef {
   credits?: boolean;
 }
 
-interface EnvelopeBase {
+/** The fields every ledger event carries. */
+export interface EnvelopeBase {
   version: 1;
   eventId: string;
   workspaceId: string;

@@ -2,6 +2,7 @@ import type {
   CreditsBurnedEvent,
   CreditsExpiredEvent,
   CreditsGrantedEvent,
+  EnvelopeBase,
   LedgerEvent,
   Period,
   QuotaCommittedEvent,
@@ -324,17 +325,9 @@ function assess(state: PersonState, catalog: WorkspaceCatalog, plan: PlanVersion
   return { allowed: true, statuses, windows, creditQuantity, softExceeded, reported, remaining: Math.max(0, roundAmount(reported.available - counted(reported))) };
 }
 
-interface Envelope {
-  version: 1;
-  eventId: string;
-  workspaceId: string;
-  personId: string;
-  at: number;
-  planVersion: number;
-  planId: string;
-}
+/** The envelope of the events a decision appends, which always name their plan. */
+type Envelope = Required<EnvelopeBase>;
 
-/** Builds event envelopes for one decision, all with the person's plan at decision time. */
 type EnvelopeFactory = () => Envelope;
 
 function envelopeFactory(command: QuotaCommand, context: DecisionContext, plan: PlanVersion | undefined): EnvelopeFactory {

@@ -10,6 +10,9 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
 
+/** Lengths of the periods that anchored windows measure in fixed milliseconds. */
+const FIXED_PERIOD_MS = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS, week: WEEK_MS } as const;
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatterFor(timeZone: string): Intl.DateTimeFormat {
@@ -166,7 +169,7 @@ export function anchoredWindowFor(period: Period, at: number, anchor: number, ti
     case 'hour':
     case 'day':
     case 'week': {
-      const length = period === 'minute' ? MINUTE_MS : period === 'hour' ? HOUR_MS : period === 'day' ? DAY_MS : WEEK_MS;
+      const length = FIXED_PERIOD_MS[period];
       const start = anchor + Math.floor((at - anchor) / length) * length;
       return { period, start, end: start + length };
     }

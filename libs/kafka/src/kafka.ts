@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel, type LogEntry, type PartitionMetadata } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type LogEntry, type PartitionMetadata } from 'kafkajs';
 
 import { CATALOG_TOPIC, INGEST_DLQ_TOPIC, INGEST_TOPIC, LEDGER_TOPIC, namespacedTopic } from '@vevee/contracts';
 import type { Logger, VeveeConfig } from '@vevee/platform';
@@ -164,4 +164,21 @@ export async function ensureCatalogTopic(kafka: Kafka, config: Pick<VeveeConfig,
       configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.insync.replicas', value: '1' }],
     },
   ]);
+}
+
+/**
+ * Connects `consumer`, subscribes it to `topic` from the start, and runs
+ * `eachBatch` with offsets under the handler's control. kafkajs resolves no
+ * offset on its own, and commits the resolved ones only with `autoCommit`,
+ * so a batch that fails is fetched again.
+ */
+export async function runBatchConsumer(
+  consumer: Consumer,
+  topic: string,
+  eachBatch: (payload: EachBatchPayload) => Promise<void>,
+  options: { autoCommit?: boolean; partitionsConsumedConcurrently?: number } = {},
+): Promise<void> {
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ autoCommit: options.autoCommit ?? false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.partitionsConsumedConcurrently, eachBatch });
 }

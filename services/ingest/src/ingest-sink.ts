@@ -5,7 +5,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 
 import { CLICKHOUSE, ensureClickHouseSchema, insertEventRows, type EventRow } from '@vevee/clickhouse';
 import { WorkspaceDirectory } from '@vevee/command';
-import { KAFKA, groupId, ingestDlqTopic, ingestTopic } from '@vevee/kafka';
+import { KAFKA, groupId, ingestDlqTopic, ingestTopic, runBatchConsumer } from '@vevee/kafka';
 import { CONFIG, LOGGER, type Logger, type VeveeConfig } from '@vevee/platform';
 
 import { DeadLetterWriter, type DeadLetter } from './dead-letters';
@@ -76,13 +76,7 @@ export class IngestSink implements OnApplicationBootstrap, OnModuleDestroy {
       maxBytes: 32 * 1024 * 1024,
     });
     this.consumer = consumer;
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.storeBatch(payload),
-    });
+    await runBatchConsumer(consumer, topic, (payload) => this.storeBatch(payload));
     this.logger.info({ topic, groupId: group }, 'ingest sink started');
   }
 

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 
 import { CLICKHOUSE, ensureClickHouseSchema, insertEventRows, type EventRow } from '@vevee/clickhouse';
 import type { LedgerDecodeError } from '@vevee/contracts';
-import { KAFKA, groupId, ledgerTopic } from '@vevee/kafka';
+import { KAFKA, groupId, ledgerTopic, runBatchConsumer } from '@vevee/kafka';
 import { CONFIG, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
 
 import { decodeBatch } from './decode-batch';
@@ -56,15 +56,9 @@ export class ClickHouseProjector implements OnApplicationBootstrap, OnModuleDest
     // in the throughput measurement (docs/clickhouse.md).
     const consumer = this.kafka.consumer({ groupId: group, maxWaitTimeInMs: 1_000, maxBytesPerPartition: 4 * 1024 * 1024 });
     this.consumer = consumer;
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      // Offsets are resolved by hand, so a batch stopped at a record that
-      // cannot be decoded does not move past that record.
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.projectBatch(payload),
-    });
+    // Offsets are resolved by hand, so a batch stopped at a record that
+    // cannot be decoded does not move past that record.
+    await runBatchConsumer(consumer, topic, (payload) => this.projectBatch(payload));
     this.logger.info({ topic, groupId: group }, 'clickhouse projector started');
   }
 

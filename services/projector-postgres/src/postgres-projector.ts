@@ -3,7 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 
-import { KAFKA, ensureLedgerTopic, groupId, ledgerTopic } from '@vevee/kafka';
+import { KAFKA, ensureLedgerTopic, groupId, ledgerTopic, runBatchConsumer } from '@vevee/kafka';
 import { CONFIG, LOGGER, METRICS, type Logger, type VeveeConfig } from '@vevee/platform';
 import { PG_POOL } from '@vevee/postgres';
 
@@ -85,12 +85,10 @@ export class PostgresProjector implements OnApplicationBootstrap, BeforeApplicat
     });
     this.consumer = consumer;
 
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
-      eachBatchAutoResolve: false,
+    // The Kafka offsets are only a hint: a partition starts at the offset stored in PostgreSQL.
+    await runBatchConsumer(consumer, this.topic, (payload) => this.handleBatch(payload), {
+      autoCommit: true,
       partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
-      eachBatch: (payload) => this.handleBatch(payload),
     });
     this.log.info({ topic: this.topic, groupId: group }, 'postgres projector started');
   }

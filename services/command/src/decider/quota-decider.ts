@@ -158,9 +158,10 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
       throw new CommandServiceError('internal', `workspace "${command.workspaceId}" has no plan`, false);
     }
 
-    const now = Math.max(Date.now(), owned.lastAt);
+    const wallClock = Date.now();
+    const now = Math.max(wallClock, owned.lastAt);
     const state = owned.personState(key);
-    owned.lastUsed.set(key, Date.now());
+    owned.lastUsed.set(key, wallClock);
     const decision = decide(state, command, {
       now,
       catalog,
@@ -345,7 +346,8 @@ export class QuotaDecider implements OnApplicationBootstrap, OnApplicationShutdo
   private serve(owned: OwnedPartition): void {
     const now = Math.max(Date.now(), owned.lastAt);
     for (const [key, state] of owned.persons) {
-      const timeZone = state.grants.size > 0 ? this.workspaces.catalog(key.slice(0, key.indexOf(':')))?.timeZone : undefined;
+      if (state.grants.size === 0) continue;
+      const timeZone = this.workspaces.catalog(key.slice(0, key.indexOf(':')))?.timeZone;
       if (timeZone !== undefined) this.scheduleCreditSettlement(owned, key, state, timeZone, now);
     }
     owned.status = 'serving';
